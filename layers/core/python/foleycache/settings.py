@@ -1,0 +1,65 @@
+"""All configuration, read from the environment in one place.
+
+The same variables configure Lambda (set by ``template.yaml``), the local
+stack (set by ``foleycache stack``) and the inference container; endpoints of
+AWS services are *not* here, because boto3 reads ``AWS_ENDPOINT_URL_<SERVICE>``
+itself, which is what keeps local and deployed code identical.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DAY_S = 86_400
+
+
+class Settings(BaseModel):
+    """Validated settings; built once per process (per Lambda container)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    uploads_bucket: str = Field("foleycache-uploads", alias="UPLOADS_BUCKET")
+    cache_bucket: str = Field("foleycache-cache", alias="CACHE_BUCKET")
+    table_name: str = Field("foleycache", alias="TABLE_NAME")
+    state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
+    redis_url: str = Field("", alias="REDIS_URL")
+    endpoint_name: str = Field("foleycache-foley", alias="SAGEMAKER_ENDPOINT_NAME")
+    model_version: str = Field("foley-ref-1", alias="MODEL_VERSION")
+
+    uploads_prefix: str = Field("uploads/", alias="UPLOADS_PREFIX")
+    outputs_prefix: str = Field("outputs/", alias="OUTPUTS_PREFIX")
+
+    l1_ttl_s: int = Field(7 * DAY_S, alias="L1_TTL_SECONDS", gt=0)
+    archive_after_days: int = Field(90, alias="ARCHIVE_AFTER_DAYS", gt=0)
+    negative_ttl_s: int = Field(600, alias="NEGATIVE_TTL_SECONDS", ge=0)
+    lease_s: int = Field(900, alias="LEASE_SECONDS", gt=0)
+    lease_wait_max_s: int = Field(1800, alias="LEASE_WAIT_MAX_SECONDS", gt=0)
+    async_threshold_s: float = Field(15.0, alias="ASYNC_INFERENCE_THRESHOLD_SECONDS", ge=0)
+    inference_timeout_s: float = Field(840.0, alias="INFERENCE_TIMEOUT_SECONDS", gt=0)
+
+    max_video_bytes: int = Field(2 * 1024**3, alias="MAX_VIDEO_BYTES", gt=0)
+    max_duration_s: float = Field(600.0, alias="MAX_DURATION_SECONDS", gt=0)
+    max_pixels: int = Field(3840 * 2160, alias="MAX_PIXELS", gt=0)
+    max_prompt_chars: int = Field(1000, alias="MAX_PROMPT_CHARS", gt=0)
+    default_prompt: str = Field("", alias="DEFAULT_PROMPT")
+
+    segment_s: float = Field(2.0, alias="SEGMENT_SECONDS", gt=0)
+    ffmpeg: str = Field("ffmpeg", alias="FFMPEG_PATH")
+    ffprobe: str = Field("ffprobe", alias="FFPROBE_PATH")
+    work_dir: str = Field("/tmp", alias="WORK_DIR")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        known = {f.alias for f in cls.model_fields.values() if f.alias}
+        return cls.model_validate({k: v for k, v in env.items() if k in known})
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (cold start) and then reused."""
+    return Settings.from_env()
