@@ -1,0 +1,40 @@
+"""S3 trigger: start one pipeline execution per uploaded object.
+
+Keys arrive URL-encoded; Powertools' ``S3Event`` decodes them. Duplicate
+deliveries map to the same job id and are no-ops. The test event S3 sends
+when a notification is configured has no records and is ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from foleycache.adapters.wiring import services
+from foleycache.usecases.ingest import ingest_upload
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_source(data_class=S3Event)
+def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
+    results = [
+        ingest_upload(services(), r.s3.bucket.name, r.s3.get_object.key, r.s3.get_object.sequencer)
+        for r in event.records
+    ]
+    for result in results:
+        logger.info(
+            "ingest",
+            extra={"job_id": result.job_id, "started": result.started, "reason": result.reason},
+        )
+    return {
+        "jobs": [r.job_id for r in results if r.job_id],
+        "started": sum(r.started for r in results),
+    }

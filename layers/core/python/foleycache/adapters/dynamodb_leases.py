@@ -1,0 +1,100 @@
+"""DynamoDB conditional writes as the :class:`~foleycache.core.lease.LeaseStore`.
+
+Each method is one conditional request; ``ConditionalCheckFailedException``
+is the protocol's "no", never an error. Expiry is checked in the condition
+(TTL deletion lags), and the item also carries ``ttl`` so DynamoDB reaps
+abandoned leases eventually.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from foleycache.adapters.dynamodb_items import deserialize_item
+from foleycache.core.lease import LeaseRecord
+
+_SK = "LEASE"
+_REAP_AFTER_S = 3600
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+class DynamoLeaseStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def _key(self, key: str) -> dict[str, Any]:
+        return {"pk": {"S": key}, "sk": {"S": _SK}}
+
+    def put_if_free(self, record: LeaseRecord, now: float) -> LeaseRecord | None:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    **self._key(record.key),
+                    "owner": {"S": record.owner},  # the holder's secret token
+                    "expires_at": {"N": repr(record.expires_at)},  # when others may take over
+                    "ttl": {"N": str(int(record.expires_at) + _REAP_AFTER_S)},  # reaping only
+                },
+                # free = never taken, or its holder's time is up
+                ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
+                ExpressionAttributeValues={":now": {"N": repr(now)}},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            old = deserialize_item(exc.response.get("Item", {}))
+            return LeaseRecord(
+                record.key, str(old.get("owner", "")), float(old.get("expires_at", 0))
+            )
+        return None
+
+    def extend_if_owner(self, key: str, owner: str, expires_at: float, now: float) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(key),
+                UpdateExpression="SET expires_at = :exp, #ttl = :ttl",
+                # still ours, and not yet up for grabs
+                ConditionExpression="#owner = :owner AND expires_at > :now",
+                ExpressionAttributeNames={"#owner": "owner", "#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":exp": {"N": repr(expires_at)},
+                    ":ttl": {"N": str(int(expires_at) + _REAP_AFTER_S)},
+                    ":owner": {"S": owner},
+                    ":now": {"N": repr(now)},
+                },
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def delete_if_owner(self, key: str, owner: str) -> bool:
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key=self._key(key),
+                ConditionExpression="#owner = :owner",  # never delete a successor's lease
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def get(self, key: str) -> LeaseRecord | None:
+        resp = self.client.get_item(TableName=self.table, Key=self._key(key), ConsistentRead=True)
+        if "Item" not in resp:
+            return None
+        item = deserialize_item(resp["Item"])
+        return LeaseRecord(key, str(item["owner"]), float(item["expires_at"]))

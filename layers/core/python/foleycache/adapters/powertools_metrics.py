@@ -1,0 +1,20 @@
+"""Powertools Metrics (CloudWatch EMF) as the core's :class:`MetricsSink`."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+
+class PowertoolsMetrics:
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics or Metrics()
+
+    def count(self, name: str, value: float = 1.0) -> None:
+        self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def timing_ms(self, name: str, ms: float) -> None:
+        self.metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=ms)
+
+    def size_bytes(self, name: str, n: float) -> None:
+        self.metrics.add_metric(name=name, unit=MetricUnit.Bytes, value=n)

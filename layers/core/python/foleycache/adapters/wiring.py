@@ -1,0 +1,58 @@
+"""Builds the real adapters once per process (per Lambda container).
+
+Endpoints are not configured here: boto3 reads ``AWS_ENDPOINT_URL_<SERVICE>``
+itself, so the local stack and AWS run this same code.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import boto3
+from botocore.config import Config
+
+from foleycache.adapters.dynamodb_jobs import DynamoJobStore
+from foleycache.adapters.dynamodb_leases import DynamoLeaseStore
+from foleycache.adapters.powertools_metrics import PowertoolsMetrics
+from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
+from foleycache.adapters.s3_blobs import S3BlobStore
+from foleycache.adapters.sagemaker_inference import SageMakerFoley
+from foleycache.adapters.stepfunctions_workflow import StepFunctionsWorkflow
+from foleycache.core.clock import SystemClock
+from foleycache.settings import get_settings
+from foleycache.usecases.services import Services
+
+_CONFIG = Config(
+    retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=70
+)
+
+
+@lru_cache(maxsize=1)
+def services() -> Services:
+    settings = get_settings()
+    session = boto3.session.Session()
+    s3 = session.client("s3", config=_CONFIG)
+    dynamodb = session.client("dynamodb", config=_CONFIG)
+    clock = SystemClock()
+    return Services(
+        settings=settings,
+        uploads=S3BlobStore(s3, settings.uploads_bucket),
+        cache_blobs=S3BlobStore(s3, settings.cache_bucket),
+        hot=RedisHotCache(connect(settings.redis_url)) if settings.redis_url else None,
+        jobs=DynamoJobStore(dynamodb, settings.table_name),
+        leases=DynamoLeaseStore(dynamodb, settings.table_name),
+        inference=SageMakerFoley(
+            session.client("sagemaker-runtime", config=_CONFIG),
+            s3,
+            settings.endpoint_name,
+            async_threshold_s=settings.async_threshold_s,
+            async_input_bucket=settings.cache_bucket,
+            timeout_s=settings.inference_timeout_s,
+            clock=clock,
+        ),
+        workflow=StepFunctionsWorkflow(
+            session.client("stepfunctions", config=_CONFIG), settings.state_machine_arn
+        ),
+        clock=clock,
+        metrics=PowertoolsMetrics(),
+    )

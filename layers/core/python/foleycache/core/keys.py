@@ -1,0 +1,120 @@
+"""Cache keys and the storage layout derived from them.
+
+The key contract is ``{fingerprint}:{md5(prompt)}:{model_version}``. Every
+stored name (Redis key, S3 object, DynamoDB item) is derived from a
+:class:`CacheKey` here and nowhere else, and always starts with the model
+version and the fingerprint version. That ordering is what makes a new model
+(or a new fingerprint algorithm) a new namespace: old entries are never even
+addressed, so they can never be served, and a whole version can be dropped by
+prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from foleycache.core.errors import InvalidInput, InvalidPrompt
+
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_HEX16_RE = re.compile(r"^[0-9a-f]{16}$")
+_MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+def normalise_prompt(prompt: str) -> str:
+    """Canonical form of a prompt: NFC, trimmed, inner whitespace collapsed.
+
+    Two prompts that differ only in spacing or Unicode composition ask for the
+    same sound; hashing them differently would burn a GPU run for nothing.
+    Case is kept, because it can carry meaning for the text encoder.
+    """
+    return " ".join(unicodedata.normalize("NFC", prompt).split())
+
+
+def validate_prompt(prompt: object, max_chars: int) -> str:
+    """The normalised prompt, or :class:`InvalidPrompt` saying what is wrong."""
+    if not isinstance(prompt, str):
+        raise InvalidPrompt("the prompt must be text")
+    text = normalise_prompt(prompt)
+    if not text:
+        raise InvalidPrompt("the prompt is empty")
+    if len(text) > max_chars:
+        raise InvalidPrompt(f"the prompt has {len(text)} characters; the limit is {max_chars}")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        raise InvalidPrompt("the prompt contains control characters")
+    return text
+
+
+def prompt_md5(prompt: str) -> str:
+    return hashlib.md5(normalise_prompt(prompt).encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def validate_model_version(version: str) -> str:
+    if not _VERSION_RE.match(version):
+        raise InvalidInput(
+            f"model version {version!r} must be 1-64 characters of letters, digits, '.', '_' or '-'"
+        )
+    return version
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKey:
+    """One cached result: a video (by fingerprint), a prompt and a model version."""
+
+    fingerprint: str
+    prompt_md5: str
+    model_version: str
+    fingerprint_version: int
+
+    def __post_init__(self) -> None:
+        if not _HEX16_RE.match(self.fingerprint):
+            raise InvalidInput(f"fingerprint {self.fingerprint!r} is not 16 hex characters")
+        if not _MD5_RE.match(self.prompt_md5):
+            raise InvalidInput(f"prompt digest {self.prompt_md5!r} is not an md5 hex digest")
+        validate_model_version(self.model_version)
+
+    @classmethod
+    def for_request(
+        cls, fingerprint: str, prompt: str, model_version: str, fingerprint_version: int
+    ) -> CacheKey:
+        return cls(fingerprint, prompt_md5(prompt), model_version, fingerprint_version)
+
+    @classmethod
+    def parse(cls, text: str, fingerprint_version: int) -> CacheKey:
+        fingerprint, digest, version = text.split(":", 2)
+        return cls(fingerprint, digest, version, fingerprint_version)
+
+    def __str__(self) -> str:
+        return f"{self.fingerprint}:{self.prompt_md5}:{self.model_version}"
+
+    @property
+    def namespace(self) -> str:
+        """Model version first, then fingerprint version: the unit of invalidation."""
+        return namespace(self.model_version, self.fingerprint_version)
+
+    # --- derived names -------------------------------------------------------------
+    @property
+    def redis_entry(self) -> str:
+        return f"fc:{self.namespace}:e:{self.fingerprint}:{self.prompt_md5}"
+
+    @property
+    def l2_prefix(self) -> str:
+        return f"cache/{self.namespace}/{self.fingerprint}/{self.prompt_md5}/"
+
+    @property
+    def l2_entry(self) -> str:
+        return self.l2_prefix + "entry.json"
+
+    @property
+    def l2_audio(self) -> str:
+        return self.l2_prefix + "foley.wav"
+
+    @property
+    def lease_id(self) -> str:
+        return f"LEASE#{self}#fp{self.fingerprint_version}"
+
+
+def namespace(model_version: str, fingerprint_version: int) -> str:
+    return f"{validate_model_version(model_version)}/fp{fingerprint_version}"

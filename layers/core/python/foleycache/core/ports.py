@@ -1,0 +1,108 @@
+"""Ports: what the use cases need from the outside world, as Protocols.
+
+Adapters in ``foleycache.adapters`` implement them with boto3 and redis-py;
+unit tests implement them in memory. Nothing here names an AWS service.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from foleycache.core.job import JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    key: str
+    size: int
+    sha256_b64: str | None = None  # S3 full-object SHA-256 checksum, when the upload carried one
+    metadata: dict[str, str] = field(default_factory=dict)
+    etag: str = ""
+
+
+class BlobStore(Protocol):
+    """One bucket (S3)."""
+
+    bucket: str
+
+    def head(self, key: str) -> ObjectInfo | None: ...
+    def get_bytes(self, key: str) -> bytes | None: ...
+    def put_bytes(self, key: str, data: bytes, content_type: str = ...) -> None: ...
+    def download(self, key: str, path: Path) -> None: ...
+    def upload(self, path: Path, key: str, content_type: str = ...) -> None: ...
+    def set_tags(self, key: str, tags: dict[str, str]) -> None: ...
+    def delete(self, key: str) -> None: ...
+    def presign(self, key: str, method: str, expires_s: int) -> str: ...
+
+
+class HotCache(Protocol):
+    """The L1 tier (Redis). Every method may raise StorageUnavailable."""
+
+    def get(self, key: str, ttl_s: int) -> bytes | None:
+        """Read and refresh the TTL in one round trip (hits keep hot entries alive)."""
+        ...
+
+    def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
+    def delete(self, *keys: str) -> int: ...
+
+
+class JobStore(Protocol):
+    def create(self, job: JobRecord) -> bool:
+        """Create if absent; False if a record with that id exists (duplicate event)."""
+        ...
+
+    def get(self, job_id: str) -> JobRecord | None: ...
+    def update(self, job_id: str, **fields: Any) -> None: ...
+    def record_timing(self, job_id: str, stage: str, ms: float) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceRequest:
+    video_uri: str  # s3://bucket/key of the source video
+    prompt: str
+    output_uri: str  # s3://bucket/key where the WAV must be written
+    model_version: str
+    duration_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceResult:
+    audio_uri: str
+    model_version: str
+    sample_rate: int
+    duration_s: float
+    backend: str
+    inference_ms: float
+
+
+class Inference(Protocol):
+    """The Foley model endpoint."""
+
+    def generate(self, request: InferenceRequest) -> InferenceResult: ...
+
+
+class WorkflowStarter(Protocol):
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
+        """Start the pipeline; False if an execution with this name already exists."""
+        ...
+
+
+class MetricsSink(Protocol):
+    """Where counters go (Powertools Metrics/EMF in Lambda; in memory in tests)."""
+
+    def count(self, name: str, value: float = 1.0) -> None: ...
+    def timing_ms(self, name: str, ms: float) -> None: ...
+    def size_bytes(self, name: str, n: float) -> None: ...
+
+
+class NullMetrics:
+    def count(self, name: str, value: float = 1.0) -> None:
+        return None
+
+    def timing_ms(self, name: str, ms: float) -> None:
+        return None
+
+    def size_bytes(self, name: str, n: float) -> None:
+        return None

@@ -1,0 +1,172 @@
+"""The ``foleycache`` command: the main job, fingerprints, and the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from foleycache.core.errors import FoleyError, ToolMissing
+
+
+def _print(obj: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(obj, indent=2, sort_keys=True))
+    else:
+        print(_human(obj))
+
+
+def _human(obj: Any) -> str:
+    if not isinstance(obj, dict):
+        return json.dumps(obj, indent=2)
+    if "status" in obj and "job_id" in obj:
+        lines = [f"job {obj['job_id']}: {obj['status']}"]
+        if obj.get("error"):
+            lines.append(f"  error: {obj['error']}")
+        for name in ("cache", "fingerprint", "cache_key", "model_version"):
+            if obj.get(name):
+                lines.append(f"  {name}: {obj[name]}")
+        for name, path in obj.get("outputs", {}).items():
+            lines.append(f"  {name}: {path}")
+        timings = obj.get("timings_ms", {})
+        if timings:
+            lines.append("  timings: " + ", ".join(f"{k} {v:.0f} ms" for k, v in timings.items()))
+        return "\n".join(lines)
+    return "\n".join(f"{k}: {v}" for k, v in obj.items())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import boto3
+
+    from foleycache.adapters.wiring import services
+    from foleycache.local.run_job import Progress, run_video
+    from foleycache.local.stack import start_daemon, use_stack
+
+    video = Path(args.video)
+    if not video.is_file():
+        _print({"job_id": None, "status": "failed", "error": f"{video} is not a file"}, args.json)
+        return 2
+    use_stack(start_daemon(args.model_version))
+    result = run_video(
+        services(),
+        boto3.client("s3"),
+        video,
+        args.prompt,
+        Path(args.out),
+        timeout_s=args.timeout,
+        progress=Progress(not args.json),
+    )
+    _print(result, args.json)
+    return 0 if result["status"] == "succeeded" else 1
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    from foleycache.fingerprint import fingerprint_video
+
+    rows: list[dict[str, Any]] = []
+    status = 0
+    for path in args.videos:
+        try:
+            fp = fingerprint_video(Path(path))
+        except FoleyError as exc:
+            rows.append({"path": path, "error": str(exc), "error_code": exc.code})
+            status = 1
+            continue
+        rows.append(
+            {
+                "path": path,
+                "fingerprint": fp.hex,
+                "duration_s": round(fp.duration_s, 3),
+                "frames": fp.frames,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row.get('fingerprint', 'ERROR'):16}  {row['path']}  {row.get('error', '')}")
+    return status
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from foleycache.fingerprint import match_files
+
+    result = match_files(Path(args.a), Path(args.b))
+    _print(result, args.json)
+    return 0
+
+
+def cmd_stack(args: argparse.Namespace) -> int:
+    from foleycache.local.stack import read_stack, start_daemon, stop_daemon
+
+    if args.action == "up":
+        info = start_daemon(args.model_version)
+    elif args.action == "down":
+        stopped = stop_daemon()
+        print("stopped" if stopped else "not running")
+        return 0
+    else:
+        found = read_stack()
+        if found is None:
+            print("not running")
+            return 3
+        info = found
+    _print(
+        {
+            "moto (S3, DynamoDB, SQS, Step Functions, Lambda)": f"http://127.0.0.1:{info.moto_port}",
+            "redis": f"redis://127.0.0.1:{info.redis_port}",
+            "inference (SageMaker runtime)": info.inference_url,
+            "model_version": info.env.get("MODEL_VERSION", ""),
+            "pid": info.pid,
+        },
+        args.json,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="foleycache", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="add Foley sound to a video through the local pipeline")
+    run.add_argument("video")
+    run.add_argument("--prompt", required=True)
+    run.add_argument("--out", default="out")
+    run.add_argument("--json", action="store_true")
+    run.add_argument("--timeout", type=float, default=900.0)
+    run.add_argument("--model-version", default="foley-ref-1")
+    run.set_defaults(func=cmd_run)
+
+    fp = sub.add_parser("fingerprint", help="print videos' 64-bit fingerprints")
+    fp.add_argument("videos", nargs="+")
+    fp.add_argument("--json", action="store_true")
+    fp.set_defaults(func=cmd_fingerprint)
+
+    match = sub.add_parser("match", help="would B be served A's sound?")
+    match.add_argument("a")
+    match.add_argument("b")
+    match.add_argument("--json", action="store_true")
+    match.set_defaults(func=cmd_match)
+
+    stack = sub.add_parser("stack", help="start, stop or describe the local stack")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument("--json", action="store_true")
+    stack.add_argument("--model-version", default="foley-ref-1")
+    stack.set_defaults(func=cmd_stack)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ToolMissing as exc:
+        print(f"foleycache: {exc}", file=sys.stderr)
+        return 3
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,395 @@
+"""The local stack: real stand-ins for the AWS parts, started by the project.
+
+- moto's server (S3, DynamoDB, SQS, Step Functions, Lambda, IAM), with Step
+  Functions' ASL interpreter on, executing the same ``pipeline.asl.json``
+  that ``template.yaml`` deploys, and Lambda routed to the real handlers in
+  ``functions/`` through :mod:`foleycache.local.lambda_seam`;
+- a real ``redis-server`` (LRU, as ElastiCache evicts);
+- the inference container's own server (``python -m foley_server``), reached
+  through ``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME``.
+
+Only endpoints differ from AWS. The stack runs as one daemon process (moto
+and the handlers must share a process for the seam); ``stack.json`` in the
+state directory says where everything listens.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from foleycache.core.errors import ToolMissing
+from foleycache.local.lambda_seam import HandlerRegistry, function_dir_for, install, load_handler
+from foleycache.local.paths import functions_dir, repo_root, state_dir, state_machine_definition
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STATE_MACHINE_NAME = "foleycache-pipeline"
+ENDPOINT_NAME = "foleycache-foley"
+FUNCTION_PREFIX = "foleycache-"
+
+
+@dataclass
+class StackInfo:
+    pid: int
+    moto_port: int
+    redis_port: int
+    inference_port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.inference_port}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+_TOOLS = {
+    "ffmpeg": "ffmpeg (apt-get install ffmpeg, or run `make setup`)",
+    "ffprobe": "ffprobe (apt-get install ffmpeg, or run `make setup`)",
+    "redis-server": "redis-server (apt-get install redis-server, or run `make setup`)",
+}
+
+
+def require_parts() -> None:
+    """Raise :class:`ToolMissing` naming every missing part and how to get it."""
+    missing = [hint for tool, hint in _TOOLS.items() if shutil.which(tool) is None]
+    try:
+        import moto.server  # noqa: F401
+    except ImportError:
+        missing.append("moto's server (pip install -e '.[local]', or run `make setup`)")
+    if missing:
+        raise ToolMissing("the local stack needs: " + "; ".join(missing))
+
+
+def _wait_for(check: Any, what: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise ToolMissing(f"{what} did not start within {timeout_s:.0f} s")
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return bool(resp.status == 200)
+
+
+def stack_env(
+    moto_port: int, redis_port: int, inference_port: int, model_version: str
+) -> dict[str, str]:
+    moto = f"http://127.0.0.1:{moto_port}"
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL_S3": moto,
+        "AWS_ENDPOINT_URL_DYNAMODB": moto,
+        "AWS_ENDPOINT_URL_SFN": moto,
+        "AWS_ENDPOINT_URL_LAMBDA": moto,
+        "AWS_ENDPOINT_URL_IAM": moto,
+        "AWS_ENDPOINT_URL_SQS": moto,
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{inference_port}",
+        "MOTO_PORT": str(moto_port),
+        "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "UPLOADS_BUCKET": "foleycache-uploads",
+        "CACHE_BUCKET": "foleycache-cache",
+        "TABLE_NAME": "foleycache",
+        "SAGEMAKER_ENDPOINT_NAME": ENDPOINT_NAME,
+        "MODEL_VERSION": model_version,
+        "STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}",
+        "POWERTOOLS_SERVICE_NAME": "foleycache",
+        "POWERTOOLS_METRICS_NAMESPACE": "FoleyCache",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+class LocalStack:
+    """Starts and provisions every part; lives in the daemon process."""
+
+    def __init__(self, model_version: str = "foley-ref-1") -> None:
+        self.model_version = model_version
+        self.registry = HandlerRegistry()
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.moto: Any = None
+        self.info: StackInfo | None = None
+
+    # --- start -----------------------------------------------------------------------
+    def start(self) -> StackInfo:
+        require_parts()
+        from moto.server import ThreadedMotoServer
+
+        moto_port, redis_port, inference_port = free_port(), free_port(), free_port()
+        env = stack_env(moto_port, redis_port, inference_port, self.model_version)
+        os.environ.update(env)
+        log_dir = state_dir()
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        self.moto.start()
+        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{moto_port}/moto-api/"), "moto server")
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{moto_port}/moto-api/config",
+            data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(req, timeout=5).close()
+
+        self.children.append(
+            subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(redis_port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--maxmemory",
+                    "256mb",
+                    "--maxmemory-policy",
+                    "allkeys-lru",
+                ],
+                stdout=(log_dir / "redis.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        _wait_for(lambda: _redis_ping(redis_port), "redis-server")
+
+        server_env = {
+            **os.environ,
+            "PORT": str(inference_port),
+            "ASYNC_OUTPUT_S3_URI": f"s3://{env['CACHE_BUCKET']}/inference/out",
+            "FOLEY_BACKEND": os.environ.get("FOLEY_BACKEND", "reference"),
+        }
+        self.children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "foley_server", "--port", str(inference_port)],
+                env=server_env,
+                stdout=(log_dir / "inference.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+        _wait_for(
+            lambda: _http_ok(f"http://127.0.0.1:{inference_port}/ping"), "inference server", 120
+        )
+
+        self._provision(env)
+        install(self.registry)
+        self.info = StackInfo(os.getpid(), moto_port, redis_port, inference_port, env)
+        return self.info
+
+    def _provision(self, env: dict[str, str]) -> None:
+        import boto3
+
+        from foleycache.local.template_resources import load_template, table_spec
+
+        iam = boto3.client("iam")
+        role = iam.create_role(
+            RoleName="foleycache-local",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+
+        lam = boto3.client("lambda")
+        arns: dict[str, str] = {}
+        for app_py in sorted(functions_dir().glob("*/app.py")):
+            name = FUNCTION_PREFIX + app_py.parent.name
+            arns[app_py.parent.name] = lam.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role,
+                Handler="app.handler",
+                Code={"ZipFile": _placeholder_zip()},
+                Timeout=900,
+            )["FunctionArn"]
+            self.registry.register(name, load_handler(app_py))
+
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(TableName=env["TABLE_NAME"], **table_spec(load_template()))
+
+        s3 = boto3.client("s3")
+        for bucket in (env["UPLOADS_BUCKET"], env["CACHE_BUCKET"]):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_notification_configuration(
+            Bucket=env["UPLOADS_BUCKET"],
+            NotificationConfiguration={
+                "LambdaFunctionConfigurations": [
+                    {
+                        "LambdaFunctionArn": arns["ingest"],
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}
+                        },
+                    }
+                ]
+            },
+        )
+
+        definition = state_machine_definition().read_text()
+
+        def substitute(match: re.Match[str]) -> str:
+            return arns[function_dir_for(match.group(1))]
+
+        definition = re.sub(r"\$\{(\w+Function)Arn\}", substitute, definition)
+        boto3.client("stepfunctions").create_state_machine(
+            name=STATE_MACHINE_NAME, definition=definition, roleArn=role, type="STANDARD"
+        )
+
+    # --- stop ------------------------------------------------------------------------
+    def stop(self) -> None:
+        for child in self.children:
+            child.terminate()
+        for child in self.children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if self.moto is not None:
+            self.moto.stop()
+
+
+def _placeholder_zip() -> bytes:
+    """moto wants a code package; the seam runs the handler from ``functions/`` instead."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", "# the local seam runs functions/<name>/app.py\n")
+    return buf.getvalue()
+
+
+def _redis_ping(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        sock.sendall(b"PING\r\n")
+        return sock.recv(16).startswith(b"+PONG")
+
+
+# --- the daemon and its clients ----------------------------------------------------------
+def state_file() -> Path:
+    return state_dir() / "stack.json"
+
+
+def serve(model_version: str) -> None:
+    """Daemon entry: start everything, publish ``stack.json``, run until signalled."""
+    stack = LocalStack(model_version)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        info = stack.start()
+        tmp = state_file().with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(info), indent=2))
+        tmp.replace(state_file())
+        stop.wait()
+    finally:
+        stack.stop()
+        state_file().unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def read_stack() -> StackInfo | None:
+    """The running stack, or None (a stale ``stack.json`` is removed)."""
+    path = state_file()
+    if not path.exists():
+        return None
+    info = StackInfo(**json.loads(path.read_text()))
+    try:
+        if _alive(info.pid) and _http_ok(f"http://127.0.0.1:{info.moto_port}/moto-api/"):
+            return info
+    except OSError:
+        pass
+    path.unlink(missing_ok=True)
+    return None
+
+
+def start_daemon(model_version: str = "foley-ref-1", timeout_s: float = 180.0) -> StackInfo:
+    existing = read_stack()
+    if existing is not None:
+        return existing
+    require_parts()
+    state_dir().mkdir(parents=True, exist_ok=True)
+    log = (state_dir() / "stack.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "foleycache.local.stack", "serve", "--model-version", model_version],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=repo_root(),
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = (state_dir() / "stack.log").read_text(errors="replace")[-2000:]
+            raise ToolMissing(f"the local stack exited while starting; its log ends:\n{tail}")
+        info = read_stack()
+        if info is not None:
+            return info
+        time.sleep(0.2)
+    proc.terminate()
+    raise ToolMissing(
+        f"the local stack did not start within {timeout_s:.0f} s; see {state_dir()}/stack.log"
+    )
+
+
+def stop_daemon(timeout_s: float = 30.0) -> bool:
+    info = read_stack()
+    if info is None:
+        return False
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and _alive(info.pid):
+        time.sleep(0.1)
+    if _alive(info.pid):
+        os.kill(info.pid, signal.SIGKILL)
+    state_file().unlink(missing_ok=True)
+    return True
+
+
+def use_stack(info: StackInfo) -> None:
+    """Point this process's boto3 and settings at the stack (only endpoints change)."""
+    os.environ.update(info.env)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m foleycache.local.stack")
+    parser.add_argument("command", choices=["serve"])
+    parser.add_argument("--model-version", default="foley-ref-1")
+    args = parser.parse_args()
+    serve(args.model_version)

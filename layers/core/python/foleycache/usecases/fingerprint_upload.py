@@ -1,0 +1,89 @@
+"""Pipeline step 1: validate the upload and fingerprint it.
+
+Validation happens here, first and cheaply (size from HeadObject before any
+download, then ffprobe), so a bad upload fails the job with a sentence that
+says what is wrong, and never reaches the GPU.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from foleycache.core.errors import InvalidInput, InvalidVideo, NotFound, VideoTooLarge
+from foleycache.core.job import JobRecord
+from foleycache.core.keys import CacheKey, validate_prompt
+from foleycache.fingerprint import fingerprint_video
+from foleycache.media.limits import check_limits
+from foleycache.media.probe import probe
+from foleycache.usecases.pipeline_state import PipelineState
+from foleycache.usecases.services import Services
+from foleycache.usecases.stage_timer import stage
+
+
+def load_job(services: Services, job_id: str) -> JobRecord:
+    job = services.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return job
+
+
+def fingerprint_ref(job_id: str) -> str:
+    return f"work/{job_id}/fingerprint.json"
+
+
+def fingerprint_upload(services: Services, state: PipelineState) -> PipelineState:
+    settings = services.settings
+    job = load_job(services, state.job_id)
+    with stage(services.jobs, state.job_id, "fingerprint"):
+        prompt = validate_prompt(job.prompt, settings.max_prompt_chars)
+        info = services.uploads.head(state.key)
+        if info is None:
+            raise InvalidInput(f"the upload s3://{state.bucket}/{state.key} does not exist")
+        if info.size == 0:
+            raise InvalidVideo("the upload is empty (0 bytes)")
+        if info.size > settings.max_video_bytes:
+            raise VideoTooLarge(
+                f"the upload is {info.size} bytes; the limit is {settings.max_video_bytes} bytes"
+            )
+        suffix = PurePosixPath(state.key).suffix[:10]
+        with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="fc-fp-") as tmp:
+            path = Path(tmp) / f"source{suffix}"
+            services.uploads.download(state.key, path)
+            media = probe(path, ffprobe=settings.ffprobe)
+            check_limits(
+                media,
+                max_bytes=settings.max_video_bytes,
+                max_duration_s=settings.max_duration_s,
+                max_pixels=settings.max_pixels,
+            )
+            fp = fingerprint_video(path)
+        key = CacheKey.for_request(fp.hex, prompt, settings.model_version, fp.version)
+        ref = fingerprint_ref(state.job_id)
+        services.cache_blobs.put_bytes(ref, json.dumps(fp.to_dict()).encode(), "application/json")
+        services.jobs.update(
+            state.job_id,
+            fingerprint=fp.hex,
+            cache_key=str(key),
+            model_version=key.model_version,
+            details={"duration_s": round(media.duration_s, 3), "frames": fp.frames},
+        )
+    return state.model_copy(
+        update={
+            "fingerprint": fp.hex,
+            "fingerprint_version": fp.version,
+            "prompt_md5": key.prompt_md5,
+            "model_version": key.model_version,
+            "cache_key": str(key),
+            "duration_s": media.duration_s,
+            "fingerprint_ref": ref,
+            "next": "lookup",
+        }
+    )
+
+
+def key_of(state: PipelineState) -> CacheKey:
+    return CacheKey(
+        state.fingerprint, state.prompt_md5, state.model_version, state.fingerprint_version
+    )

@@ -1,0 +1,75 @@
+"""Pipeline step 4: run the Foley model once, then fill both cache tiers.
+
+The model writes its WAV straight to the L2 audio key; this step then writes
+the L2 entry (the commit point) and L1, and only then releases the lease, so
+a waiter that sees the lease gone always finds the result. On failure the
+lease is released too, so a waiter can try instead of waiting out the lease.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from foleycache.core.entry import CacheEntry
+from foleycache.core.errors import LeaseNotOwned, ModelVersionMismatch
+from foleycache.core.lease import Lease
+from foleycache.core.ports import InferenceRequest
+from foleycache.usecases.fingerprint_upload import key_of, load_job
+from foleycache.usecases.pipeline_state import PipelineState
+from foleycache.usecases.services import Services
+from foleycache.usecases.stage_timer import stage
+
+log = logging.getLogger(__name__)
+
+
+def generate(services: Services, state: PipelineState) -> PipelineState:
+    settings = services.settings
+    key = key_of(state)
+    job = load_job(services, state.job_id)
+    lease = Lease(
+        services.leases,
+        key.lease_id,
+        duration_s=settings.lease_s,
+        clock=services.clock,
+        token=state.lease_token,
+    )
+    with stage(services.jobs, state.job_id, "inference"):
+        try:
+            result = services.inference.generate(
+                InferenceRequest(
+                    video_uri=f"s3://{state.bucket}/{state.key}",
+                    prompt=job.prompt,
+                    output_uri=f"s3://{settings.cache_bucket}/{key.l2_audio}",
+                    model_version=key.model_version,
+                    duration_s=state.duration_s,
+                )
+            )
+            if result.model_version != key.model_version:
+                raise ModelVersionMismatch(
+                    f"the endpoint serves {result.model_version!r}, not {key.model_version!r}"
+                )
+            fingerprint_data = json.loads(
+                services.cache_blobs.get_bytes(state.fingerprint_ref) or b"{}"
+            )
+            entry = CacheEntry(
+                key=key,
+                audio_key=key.l2_audio,
+                duration_s=result.duration_s,
+                sample_rate=result.sample_rate,
+                fingerprint_data=fingerprint_data,
+                created_at=services.clock.now(),
+                source_job=state.job_id,
+                backend=result.backend,
+            )
+            services.cache.store(entry)
+            services.metrics.count("InferenceCall")
+        finally:
+            try:
+                lease.release()
+            except LeaseNotOwned:
+                log.warning("lease on %s expired before inference finished", key)
+    services.jobs.update(state.job_id, cache="miss")
+    return state.model_copy(
+        update={"cache": "miss", "audio_key": entry.audio_key, "next": "mux", "lease_token": ""}
+    )

@@ -1,0 +1,99 @@
+"""Turning an upload into a job: the S3 trigger's and the API's shared entry.
+
+Two ways in, one job model:
+- API: ``submit_job`` records the prompt and returns the key to upload to
+  (``uploads/{job_id}/{filename}``); the upload's S3 event then starts it.
+- A plain drop into ``uploads/``: the prompt comes from the object's
+  ``prompt`` metadata (percent-encoded UTF-8, as S3 metadata is ASCII), or
+  the configured default.
+
+Duplicate S3 events map to the same job id and so to the same execution
+name, which Step Functions refuses to start twice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from foleycache.core.errors import InvalidInput
+from foleycache.core.job import JobRecord, JobStatus, is_job_id, job_id_for_upload, new_job_id
+from foleycache.core.keys import validate_prompt
+from foleycache.usecases.services import Services
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    job_id: str
+    started: bool
+    reason: str = ""
+
+
+def upload_key_for(services: Services, job_id: str, filename: str) -> str:
+    name = _SAFE_NAME.sub("_", filename.rsplit("/", 1)[-1]).strip("._") or "video"
+    return f"{services.settings.uploads_prefix}{job_id}/{name[:120]}"
+
+
+def submit_job(services: Services, prompt: object, filename: str = "video.mp4") -> JobRecord:
+    """Record a job waiting for its upload; rejects a bad prompt before any upload."""
+    text = validate_prompt(prompt, services.settings.max_prompt_chars)
+    now = services.clock.now()
+    job_id = new_job_id()
+    job = JobRecord(
+        job_id=job_id,
+        status=JobStatus.PENDING,
+        prompt=text,
+        created_at=now,
+        updated_at=now,
+        bucket=services.settings.uploads_bucket,
+        key=upload_key_for(services, job_id, filename),
+        stage="awaiting-upload",
+        model_version=services.settings.model_version,
+    )
+    services.jobs.create(job)
+    return job
+
+
+def _submitted_job(services: Services, key: str) -> JobRecord | None:
+    prefix = services.settings.uploads_prefix
+    parts = key[len(prefix) :].split("/", 1)
+    if len(parts) != 2 or not is_job_id(parts[0]):
+        return None
+    job = services.jobs.get(parts[0])
+    return job if job is not None and job.key == key else None
+
+
+def ingest_upload(services: Services, bucket: str, key: str, sequencer: str) -> IngestResult:
+    """Start the pipeline for one uploaded object (``key`` already URL-decoded)."""
+    if not key.startswith(services.settings.uploads_prefix) or key.endswith("/"):
+        return IngestResult("", False, f"ignored: {key!r} is not an upload")
+    job = _submitted_job(services, key)
+    if job is None:
+        info = services.uploads.head(key)
+        if info is None:
+            return IngestResult("", False, f"ignored: s3://{bucket}/{key} no longer exists")
+        now = services.clock.now()
+        job = JobRecord(
+            job_id=job_id_for_upload(bucket, key, sequencer),
+            status=JobStatus.PENDING,
+            prompt=unquote(info.metadata.get("prompt", "")) or services.settings.default_prompt,
+            created_at=now,
+            updated_at=now,
+            bucket=bucket,
+            key=key,
+            model_version=services.settings.model_version,
+        )
+        services.jobs.create(job)
+    elif job.status is not JobStatus.PENDING:
+        return IngestResult(job.job_id, False, "duplicate event: job already started")
+    if job.bucket != bucket:
+        raise InvalidInput(f"upload arrived in {bucket}, expected {job.bucket}")
+    started = services.workflow.start(
+        job.job_id, {"job_id": job.job_id, "bucket": bucket, "key": key}
+    )
+    if started:
+        services.jobs.update(job.job_id, status=JobStatus.RUNNING.value, stage="queued")
+    return IngestResult(job.job_id, started, "" if started else "duplicate event: already running")

@@ -1,0 +1,54 @@
+"""The typed state that flows between the Step Functions states.
+
+One model for the whole pipeline instead of untyped dicts: each step
+validates what it receives and returns a copy with its own fields set, so a
+missing or misspelt field fails loudly at the step that needs it. The state
+stays small (well under the 256 KB limit): media and fingerprints travel as
+S3 references.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NextStep = Literal["", "lookup", "lease", "wait", "infer", "mux"]
+
+
+class PipelineState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    bucket: str
+    key: str
+
+    fingerprint: str = ""
+    fingerprint_version: int = 0
+    prompt_md5: str = ""
+    model_version: str = ""
+    cache_key: str = ""
+    duration_s: float = 0.0
+    fingerprint_ref: str = ""  # cache-bucket key of the stored Fingerprint JSON
+
+    cache: str = ""  # CacheOutcome value once the audio is known
+    audio_key: str = ""  # cache-bucket key of the Foley WAV
+    lease_token: str = ""
+    next: NextStep = ""
+    waited_s: float = 0.0
+    wait_s: int = Field(default=1, ge=1)
+    outputs: dict[str, str] = Field(default_factory=dict)
+
+
+class StepFailure(BaseModel):
+    """What a Step Functions ``Catch`` hands the failure step (``ResultPath: $.failure``)."""
+
+    Error: str = "States.TaskFailed"
+    Cause: str = ""
+
+
+class FailedState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    failure: StepFailure = Field(default_factory=StepFailure)

@@ -1,0 +1,155 @@
+"""In-memory fakes of the ports, for unit tests only (the integration tests use real parts)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+from foleycache.core.errors import NotFound, StorageUnavailable
+from foleycache.core.job import JobRecord, JobStatus
+from foleycache.core.lease import LeaseRecord
+from foleycache.core.ports import ObjectInfo
+
+
+class MemoryBlobStore:
+    def __init__(self, bucket: str = "bucket") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, bytes] = {}
+        self.metadata: dict[str, dict[str, str]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+        self.gets = 0
+
+    def head(self, key: str) -> ObjectInfo | None:
+        if key not in self.objects:
+            return None
+        return ObjectInfo(key, len(self.objects[key]), None, dict(self.metadata.get(key, {})))
+
+    def get_bytes(self, key: str) -> bytes | None:
+        self.gets += 1
+        return self.objects.get(key)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "") -> None:
+        self.objects[key] = data
+
+    def download(self, key: str, path: Path) -> None:
+        if key not in self.objects:
+            raise NotFound(key)
+        path.write_bytes(self.objects[key])
+
+    def upload(self, path: Path, key: str, content_type: str = "") -> None:
+        self.objects[key] = path.read_bytes()
+
+    def set_tags(self, key: str, tags: dict[str, str]) -> None:
+        self.tags[key] = dict(tags)
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def presign(self, key: str, method: str, expires_s: int) -> str:
+        return f"https://{self.bucket}.example/{key}?method={method}&expires={expires_s}"
+
+
+class MemoryHotCache:
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.ttls: dict[str, int] = {}
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise StorageUnavailable("redis is down")
+
+    def get(self, key: str, ttl_s: int) -> bytes | None:
+        self._check()
+        if key in self.data:
+            self.ttls[key] = ttl_s
+        return self.data.get(key)
+
+    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+        self._check()
+        self.data[key] = value
+        self.ttls[key] = ttl_s
+
+    def delete(self, *keys: str) -> int:
+        self._check()
+        return sum(self.data.pop(k, None) is not None for k in keys)
+
+
+class MemoryLeaseStore:
+    """Same conditions as the DynamoDB adapter, evaluated on a dict."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, LeaseRecord] = {}
+
+    def put_if_free(self, record: LeaseRecord, now: float) -> LeaseRecord | None:
+        old = self.items.get(record.key)
+        if old is not None and not old.expired(now):
+            return old
+        self.items[record.key] = record
+        return None
+
+    def extend_if_owner(self, key: str, owner: str, expires_at: float, now: float) -> bool:
+        old = self.items.get(key)
+        if old is None or old.owner != owner or old.expired(now):
+            return False
+        self.items[key] = replace(old, expires_at=expires_at)
+        return True
+
+    def delete_if_owner(self, key: str, owner: str) -> bool:
+        old = self.items.get(key)
+        if old is None or old.owner != owner:
+            return False
+        del self.items[key]
+        return True
+
+    def get(self, key: str) -> LeaseRecord | None:
+        return self.items.get(key)
+
+
+class MemoryJobStore:
+    def __init__(self) -> None:
+        self.jobs: dict[str, JobRecord] = {}
+
+    def create(self, job: JobRecord) -> bool:
+        if job.job_id in self.jobs:
+            return False
+        self.jobs[job.job_id] = job
+        return True
+
+    def get(self, job_id: str) -> JobRecord | None:
+        job = self.jobs.get(job_id)
+        return None if job is None else JobRecord(**asdict(job))
+
+    def update(self, job_id: str, **values: Any) -> None:
+        job = self.jobs[job_id]
+        for name, value in values.items():
+            setattr(job, name, JobStatus(value) if name == "status" else value)
+
+    def record_timing(self, job_id: str, stage: str, ms: float) -> None:
+        self.jobs[job_id].timings_ms[stage] = ms
+
+
+class RecordingWorkflow:
+    def __init__(self) -> None:
+        self.started: dict[str, dict[str, Any]] = {}
+
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
+        if name in self.started:
+            return False
+        self.started[name] = payload
+        return True
+
+
+class CountingMetrics:
+    def __init__(self) -> None:
+        self.counts: dict[str, float] = {}
+
+    def count(self, name: str, value: float = 1.0) -> None:
+        self.counts[name] = self.counts.get(name, 0) + value
+
+    def timing_ms(self, name: str, ms: float) -> None:
+        self.count(name + ".n")
+
+    def size_bytes(self, name: str, n: float) -> None:
+        self.count(name, n)
