@@ -41,6 +41,7 @@ def mux(services: Services, state: PipelineState) -> PipelineState:
             probe(video, ffprobe=settings.ffprobe),
             segment_s=settings.segment_s,
             ffmpeg=settings.ffmpeg,
+            ffprobe=settings.ffprobe,
         )
         services.uploads.upload(audio, prefix + "foley.wav", "audio/wav")
         services.uploads.upload(result.path, prefix + "video.mp4", "video/mp4")
