@@ -1,1 +1,1 @@
-"""foleycache: AI Foley for uploaded videos, served through a cache that never pays the GPU twice."""
+"""foleycache: AI Foley for uploaded videos, through a cache that never pays the GPU twice."""

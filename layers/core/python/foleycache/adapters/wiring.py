@@ -11,10 +11,13 @@ from functools import lru_cache
 import boto3
 from botocore.config import Config
 
+from foleycache.adapters.dynamodb_catalog import DynamoCatalog
 from foleycache.adapters.dynamodb_jobs import DynamoJobStore
 from foleycache.adapters.dynamodb_leases import DynamoLeaseStore
+from foleycache.adapters.dynamodb_near_index import DynamoNearIndex
 from foleycache.adapters.powertools_metrics import PowertoolsMetrics
 from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
+from foleycache.adapters.redis_near_index import RedisNearIndex
 from foleycache.adapters.s3_blobs import S3BlobStore
 from foleycache.adapters.sagemaker_inference import SageMakerFoley
 from foleycache.adapters.stepfunctions_workflow import StepFunctionsWorkflow
@@ -34,11 +37,12 @@ def services() -> Services:
     s3 = session.client("s3", config=_CONFIG)
     dynamodb = session.client("dynamodb", config=_CONFIG)
     clock = SystemClock()
+    redis_client = connect(settings.redis_url) if settings.redis_url else None
     return Services(
         settings=settings,
         uploads=S3BlobStore(s3, settings.uploads_bucket),
         cache_blobs=S3BlobStore(s3, settings.cache_bucket),
-        hot=RedisHotCache(connect(settings.redis_url)) if settings.redis_url else None,
+        hot=RedisHotCache(redis_client) if redis_client is not None else None,
         jobs=DynamoJobStore(dynamodb, settings.table_name),
         leases=DynamoLeaseStore(dynamodb, settings.table_name),
         inference=SageMakerFoley(
@@ -55,4 +59,9 @@ def services() -> Services:
         ),
         clock=clock,
         metrics=PowertoolsMetrics(),
+        catalog=DynamoCatalog(dynamodb, settings.table_name),
+        hot_index=(
+            RedisNearIndex(redis_client, settings.l1_ttl_s) if redis_client is not None else None
+        ),
+        durable_index=DynamoNearIndex(dynamodb, settings.table_name),
     )

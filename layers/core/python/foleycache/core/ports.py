@@ -106,3 +106,37 @@ class NullMetrics:
 
     def size_bytes(self, name: str, n: float) -> None:
         return None
+
+
+class NearIndexStore(Protocol):
+    """Buckets of fingerprints (multi-index hashing); ``scope`` = namespace + prompt digest."""
+
+    def add(self, scope: str, buckets: list[str], member: str) -> None: ...
+    def remove(self, scope: str, buckets: list[str], member: str) -> None: ...
+    def members(self, scope: str, buckets: list[str]) -> set[str]:
+        """Union of the buckets' members, read in a fixed number of round trips."""
+        ...
+
+
+class Catalog(Protocol):
+    """Durable bookkeeping beside L2: the exact-bytes index and per-entry last-hit days."""
+
+    def exact_get(self, scope: str) -> str | None:
+        """The fingerprint stored for ``scope`` (namespace, upload SHA-256, prompt digest)."""
+        ...
+
+    def exact_put(self, scope: str, fingerprint: str) -> None: ...
+
+    def touch(self, entry_id: str, day: str) -> bool:
+        """Record a hit on ``day`` (YYYY-MM-DD); True only for the first hit of that day."""
+        ...
+
+    def hit_on(self, day: str) -> list[str]:
+        """Entry ids whose hit was recorded on ``day``."""
+        ...
+
+    def last_hit(self, entry_id: str) -> tuple[str, bool] | None:
+        """(last hit day, archived) for an entry."""
+        ...
+
+    def set_archived(self, entry_id: str, archived: bool) -> None: ...

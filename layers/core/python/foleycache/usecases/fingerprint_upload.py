@@ -13,11 +13,12 @@ from pathlib import Path, PurePosixPath
 
 from foleycache.core.errors import InvalidInput, InvalidVideo, NotFound, VideoTooLarge
 from foleycache.core.job import JobRecord
-from foleycache.core.keys import CacheKey, validate_prompt
-from foleycache.fingerprint import fingerprint_video
+from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
+from foleycache.fingerprint import FINGERPRINT_VERSION, fingerprint_video
 from foleycache.media.limits import check_limits
 from foleycache.media.probe import probe
 from foleycache.usecases.pipeline_state import PipelineState
+from foleycache.usecases.repeat_memory import exact_scope, find_exact, remembered_failure
 from foleycache.usecases.services import Services
 from foleycache.usecases.stage_timer import stage
 
@@ -47,6 +48,15 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             raise VideoTooLarge(
                 f"the upload is {info.size} bytes; the limit is {settings.max_video_bytes} bytes"
             )
+        sha = info.sha256_b64 or ""
+        services.jobs.update(state.job_id, details={"sha256": sha, "bytes": info.size})
+        if sha:
+            failure = remembered_failure(services, sha, prompt_md5(prompt))
+            if failure is not None:
+                raise failure
+            exact = _exact_repeat(services, state, prompt, sha)
+            if exact is not None:
+                return exact
         suffix = PurePosixPath(state.key).suffix[:10]
         with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="fc-fp-") as tmp:
             path = Path(tmp) / f"source{suffix}"
@@ -67,7 +77,12 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             fingerprint=fp.hex,
             cache_key=str(key),
             model_version=key.model_version,
-            details={"duration_s": round(media.duration_s, 3), "frames": fp.frames},
+            details={
+                "duration_s": round(media.duration_s, 3),
+                "frames": fp.frames,
+                "sha256": sha,
+                "bytes": info.size,
+            },
         )
     return state.model_copy(
         update={
@@ -78,6 +93,7 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             "cache_key": str(key),
             "duration_s": media.duration_s,
             "fingerprint_ref": ref,
+            "sha256": sha,
             "next": "lookup",
         }
     )
@@ -86,4 +102,45 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
 def key_of(state: PipelineState) -> CacheKey:
     return CacheKey(
         state.fingerprint, state.prompt_md5, state.model_version, state.fingerprint_version
+    )
+
+
+def _exact_repeat(
+    services: Services, state: PipelineState, prompt: str, sha: str
+) -> PipelineState | None:
+    """Answer a repeat of the same bytes and prompt without downloading or decoding it."""
+    settings = services.settings
+    digest = prompt_md5(prompt)
+    fingerprint = find_exact(
+        services, exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, digest)
+    )
+    if fingerprint is None:
+        return None
+    key = CacheKey(fingerprint, digest, settings.model_version, FINGERPRINT_VERSION)
+    hit = services.cache.lookup(key)
+    if hit is None:
+        return None
+    _, entry = hit
+    services.metrics.count("ExactHit")
+    services.jobs.update(
+        state.job_id,
+        fingerprint=key.fingerprint,
+        cache_key=str(key),
+        model_version=key.model_version,
+        cache="exact",
+        details={"duration_s": round(entry.duration_s, 3), "sha256": sha},
+    )
+    return state.model_copy(
+        update={
+            "fingerprint": key.fingerprint,
+            "fingerprint_version": key.fingerprint_version,
+            "prompt_md5": digest,
+            "model_version": key.model_version,
+            "cache_key": str(key),
+            "duration_s": entry.duration_s,
+            "sha256": sha,
+            "cache": "exact",
+            "audio_key": entry.audio_key,
+            "next": "mux",
+        }
     )

@@ -10,11 +10,18 @@ from __future__ import annotations
 import json
 
 from foleycache.core.job import JobStatus
+from foleycache.core.keys import prompt_md5
 from foleycache.usecases.pipeline_state import FailedState, PipelineState
+from foleycache.usecases.repeat_memory import exact_scope, remember_exact, remember_failure
 from foleycache.usecases.services import Services
 
 
 def succeed(services: Services, state: PipelineState) -> PipelineState:
+    if state.sha256 and state.fingerprint:
+        scope = exact_scope(
+            state.model_version, state.fingerprint_version, state.sha256, state.prompt_md5
+        )
+        remember_exact(services, scope, state.fingerprint)
     services.jobs.update(
         state.job_id,
         status=JobStatus.SUCCEEDED.value,
@@ -40,6 +47,11 @@ def describe_failure(error: str, cause: str) -> tuple[str, str]:
 
 def fail(services: Services, state: FailedState) -> dict[str, str]:
     code, message = describe_failure(state.failure.Error, state.failure.Cause)
+    job = services.jobs.get(state.job_id)
+    if job is not None and job.details.get("sha256"):
+        remember_failure(
+            services, str(job.details["sha256"]), prompt_md5(job.prompt), code, message
+        )
     services.jobs.update(
         state.job_id,
         status=JobStatus.FAILED.value,

@@ -16,6 +16,7 @@ from foleycache.core.errors import LeaseNotOwned, ModelVersionMismatch
 from foleycache.core.lease import Lease
 from foleycache.core.ports import InferenceRequest
 from foleycache.usecases.fingerprint_upload import key_of, load_job
+from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.services import Services
 from foleycache.usecases.stage_timer import stage
@@ -64,6 +65,9 @@ def generate(services: Services, state: PipelineState) -> PipelineState:
             )
             services.cache.store(entry)
             services.metrics.count("InferenceCall")
+            if (near := services.near) is not None:
+                near.add(key)
+            track_hit(services, key)
         finally:
             try:
                 lease.release()

@@ -30,6 +30,7 @@ class PipelineState(BaseModel):
     cache_key: str = ""
     duration_s: float = 0.0
     fingerprint_ref: str = ""  # cache-bucket key of the stored Fingerprint JSON
+    sha256: str = ""  # the upload's S3 SHA-256 checksum (base64), when it carried one
 
     cache: str = ""  # CacheOutcome value once the audio is known
     audio_key: str = ""  # cache-bucket key of the Foley WAV

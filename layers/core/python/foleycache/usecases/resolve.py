@@ -10,9 +10,14 @@ dies, its lease expires and the next waiter wins.
 
 from __future__ import annotations
 
+import json
+
 from foleycache.core.errors import InferenceFailed
+from foleycache.core.job import CacheOutcome
 from foleycache.core.lease import Lease
+from foleycache.fingerprint import Fingerprint
 from foleycache.usecases.fingerprint_upload import key_of
+from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.services import Services
 from foleycache.usecases.stage_timer import stage
@@ -23,15 +28,37 @@ def _served(services: Services, state: PipelineState) -> PipelineState | None:
     if hit is None:
         return None
     outcome, entry = hit
+    track_hit(services, entry.key)
     services.jobs.update(state.job_id, cache=outcome.value)
     return state.model_copy(
         update={"cache": outcome.value, "audio_key": entry.audio_key, "next": "mux"}
     )
 
 
+def _near(services: Services, state: PipelineState) -> PipelineState | None:
+    matcher = services.near
+    raw = services.cache_blobs.get_bytes(state.fingerprint_ref) if state.fingerprint_ref else None
+    if matcher is None or raw is None:
+        return None
+    found = matcher.find(key_of(state), Fingerprint.from_dict(json.loads(raw)))
+    if found is None:
+        return None
+    entry, decision = found
+    services.metrics.count("NearHit")
+    track_hit(services, entry.key)
+    services.jobs.update(
+        state.job_id,
+        cache=CacheOutcome.NEAR.value,
+        media={"near_of": str(entry.key), "near_reason": decision.reason},
+    )
+    return state.model_copy(
+        update={"cache": CacheOutcome.NEAR.value, "audio_key": entry.audio_key, "next": "mux"}
+    )
+
+
 def lookup(services: Services, state: PipelineState) -> PipelineState:
     with stage(services.jobs, state.job_id, "lookup"):
-        served = _served(services, state)
+        served = _served(services, state) or _near(services, state)
     return served or state.model_copy(update={"next": "lease"})
 
 

@@ -1,0 +1,75 @@
+"""REST API: submit a job (get an upload link), poll it, fetch its results.
+
+Videos never pass through API Gateway (10 MB cap, 29 s timeout): the
+client PUTs to a presigned S3 URL, and the upload's S3 event starts the job.
+Typed errors map to HTTP statuses here, in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from foleycache.adapters.wiring import services
+from foleycache.core.errors import FoleyError, InvalidInput, NotFound
+from foleycache.usecases.ingest import submit_job
+from foleycache.usecases.job_queries import describe_job, job_results, upload_link
+from pydantic import BaseModel, Field
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+class SubmitJob(BaseModel):
+    prompt: str = Field(max_length=100_000)
+    filename: str = Field(default="video.mp4", max_length=255)
+
+
+@app.post("/jobs")
+@tracer.capture_method
+def create_job(body: SubmitJob) -> Response[dict[str, Any]]:
+    job = submit_job(services(), body.prompt, body.filename)
+    payload = {
+        "job_id": job.job_id,
+        "status": job.status.value,
+        "upload": upload_link(services(), job.key),
+    }
+    return Response(201, content_types.APPLICATION_JSON, payload)
+
+
+@app.get("/jobs/<job_id>")
+@tracer.capture_method
+def get_job(job_id: str) -> dict[str, Any]:
+    return describe_job(services(), job_id)
+
+
+@app.get("/jobs/<job_id>/results")
+@tracer.capture_method
+def get_results(job_id: str) -> dict[str, Any]:
+    return job_results(services(), job_id)
+
+
+def _error(status: int, exc: FoleyError) -> Response[dict[str, str]]:
+    return Response(status, content_types.APPLICATION_JSON, {"error": str(exc), "code": exc.code})
+
+
+@app.exception_handler(NotFound)
+def not_found(exc: NotFound) -> Response[dict[str, str]]:
+    return _error(404, exc)
+
+
+@app.exception_handler(InvalidInput)
+def invalid(exc: InvalidInput) -> Response[dict[str, str]]:
+    return _error(400, exc)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,37 @@
+"""Last-hit tracking, so cold entries can be archived by *last use*, not age.
+
+S3 lifecycle rules only know an object's age and tags. Every hit (and the
+entry's creation) records the day on the entry; the scheduled archival job
+then tags entries whose last hit was 90 days ago, and a tag-filtered
+lifecycle rule moves them to Glacier Instant Retrieval.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from foleycache.core.keys import CacheKey
+from foleycache.usecases.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def entry_id(key: CacheKey) -> str:
+    return f"{key.namespace}#{key.fingerprint}#{key.prompt_md5}"
+
+
+def parse_entry_id(text: str) -> CacheKey:
+    ns, fingerprint, digest = text.split("#")
+    model_version, fp = ns.rsplit("/fp", 1)
+    return CacheKey(fingerprint, digest, model_version, int(fp))
+
+
+def today(services: Services) -> str:
+    return datetime.fromtimestamp(services.clock.now(), UTC).date().isoformat()
+
+
+def track_hit(services: Services, key: CacheKey) -> None:
+    if services.catalog is None:
+        return
+    services.catalog.touch(entry_id(key), today(services))

