@@ -1,0 +1,137 @@
+"""One Foley request, from JSON to a WAV in S3, shared by the sync and async paths.
+
+Every outcome is an ``InvocationResult`` with the HTTP status the SageMaker
+container contract expects, so the sync route, the runtime-API route and the
+async worker cannot disagree about what a request means.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from foley_server.backend import FoleyBackend
+from foley_server.reference_model import write_wav
+from foley_server.s3_objects import S3Objects, S3Uri
+from foleycache.core.errors import (
+    FoleyError,
+    InvalidInput,
+    InvalidVideo,
+    ModelVersionMismatch,
+    NotFound,
+    ToolMissing,
+)
+
+MAX_PROMPT_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class FoleyRequest:
+    video: S3Uri
+    prompt: str
+    output: S3Uri
+    model_version: str
+
+    @classmethod
+    def from_json(cls, body: bytes) -> FoleyRequest:
+        """Parse and validate; every defect is ``InvalidInput`` (HTTP 400)."""
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as err:
+            raise InvalidInput(f"body is not valid JSON: {err}") from err
+        if not isinstance(data, dict):
+            raise InvalidInput("body must be a JSON object")
+        for name in ("video_s3_uri", "prompt", "output_s3_uri", "model_version"):
+            if not isinstance(data.get(name), str):
+                raise InvalidInput(f"{name} is required and must be a string")
+        prompt = data["prompt"].strip()
+        if not prompt or len(prompt) > MAX_PROMPT_CHARS:
+            raise InvalidInput(f"prompt must be 1..{MAX_PROMPT_CHARS} characters")
+        if not data["model_version"].strip():
+            raise InvalidInput("model_version must not be empty")
+        return cls(
+            video=S3Uri.parse(data["video_s3_uri"], "video_s3_uri"),
+            prompt=prompt,
+            output=S3Uri.parse(data["output_s3_uri"], "output_s3_uri"),
+            model_version=data["model_version"],
+        )
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def json_bytes(self) -> bytes:
+        return json.dumps(self.body).encode("utf-8")
+
+
+class FoleyService:
+    """The model plus its I/O; thread-safe, with one model run at a time."""
+
+    def __init__(self, backend: FoleyBackend, model_version: str, s3: S3Objects) -> None:
+        self.backend = backend
+        self.model_version = model_version
+        self._s3 = s3
+        # One GPU (or two shared CPU cores): concurrent runs would only thrash.
+        self._model_lock = threading.Lock()
+
+    def invoke(self, body: bytes) -> InvocationResult:
+        try:
+            return InvocationResult(200, self._run(FoleyRequest.from_json(body)))
+        except FoleyError as err:
+            return InvocationResult(_status_of(err), {"error": str(err), "code": err.code})
+        except Exception as err:  # the server must answer, whatever the model does
+            return InvocationResult(
+                500, {"error": f"{type(err).__name__}: {err}", "code": "Internal"}
+            )
+
+    def _run(self, request: FoleyRequest) -> dict[str, Any]:
+        if request.model_version != self.model_version:
+            raise ModelVersionMismatch(
+                f"this endpoint serves model_version {self.model_version!r}, "
+                f"the request expects {request.model_version!r}"
+            )
+        with tempfile.TemporaryDirectory(prefix="foley-") as tmp:
+            video = Path(tmp) / ("input" + Path(request.video.key).suffix[:10])
+            self._s3.download(request.video, video)
+            started = time.perf_counter()
+            with self._model_lock:
+                audio = self.backend.generate(video, request.prompt, self.model_version)
+            inference_ms = round((time.perf_counter() - started) * 1000.0, 1)
+            wav = Path(tmp) / "foley.wav"
+            write_wav(wav, audio.samples, audio.sample_rate)
+            self._s3.upload_file(wav, request.output, "audio/wav")
+        return {
+            "audio_s3_uri": str(request.output),
+            "model_version": self.model_version,
+            "sample_rate": audio.sample_rate,
+            "duration_s": audio.duration_s,
+            "samples": int(audio.samples.size),
+            "backend": self.backend.name,
+            "inference_ms": inference_ms,
+            "notes": list(audio.notes),
+        }
+
+
+def _status_of(err: FoleyError) -> int:
+    if isinstance(err, ModelVersionMismatch):
+        return 409
+    if isinstance(err, InvalidVideo):
+        return 422
+    if isinstance(err, NotFound):
+        return 404
+    if isinstance(err, InvalidInput):
+        return 400
+    if isinstance(err, ToolMissing):
+        return 500
+    return 503 if err.retryable else 500
