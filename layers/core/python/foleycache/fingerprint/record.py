@@ -1,0 +1,95 @@
+"""The stored form of a fingerprint: what a cache entry keeps to be matched later.
+
+Why these fields: ``code`` finds candidates cheaply (Hamming radius), while the
+``vector`` and the per-second ``frame_signatures`` let ``decide`` verify a
+candidate on much richer data, and ``duration_s`` makes sure the cached
+soundtrack lines up with the new video.
+
+Guarantee: ``Fingerprint.from_dict(fp.to_dict())`` equals ``fp`` field by field,
+the dict is JSON-safe and under 16 KB for videos up to 10 minutes
+(vector 2 KB, signatures 8 bytes per second, base64).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from foleycache.core.errors import InvalidInput
+from foleycache.fingerprint.version import FINGERPRINT_VERSION
+
+VECTOR_DIM = 512
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a).tobytes()).decode("ascii")
+
+
+def _unb64(text: str, dtype: type[np.generic]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype=np.dtype(dtype).newbyteorder("<")).copy()
+
+
+@dataclass(frozen=True, eq=False)
+class Fingerprint:
+    """A near-duplicate-tolerant description of one video."""
+
+    #: 64-bit SimHash of ``vector`` (unsigned).
+    code: int
+    #: float32 (512,), L2-normalised, weighted temporal pool of per-second features.
+    vector: np.ndarray
+    #: uint64 (seconds,): SimHash of each sampled second's features, in time order.
+    frame_signatures: np.ndarray
+    duration_s: float
+    #: Frames decoded (not sampled): a cheap sanity figure for logs.
+    frames: int
+    version: int = FINGERPRINT_VERSION
+
+    @property
+    def hex(self) -> str:
+        return f"{self.code:016x}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "code": self.hex,
+            "vector": _b64(self.vector.astype("<f4")),
+            "frame_signatures": _b64(self.frame_signatures.astype("<u8")),
+            "duration_s": round(float(self.duration_s), 3),
+            "frames": int(self.frames),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Fingerprint:
+        try:
+            vector = _unb64(d["vector"], np.float32).astype(np.float32)
+            signatures = _unb64(d["frame_signatures"], np.uint64).astype(np.uint64)
+            fp = cls(
+                code=int(d["code"], 16),
+                vector=vector,
+                frame_signatures=signatures,
+                duration_s=float(d["duration_s"]),
+                frames=int(d["frames"]),
+                version=int(d["version"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"not a stored fingerprint: {exc}") from exc
+        if vector.shape != (VECTOR_DIM,):
+            raise InvalidInput(f"fingerprint vector has shape {vector.shape}")
+        return fp
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Fingerprint):
+            return NotImplemented
+        return (
+            self.code == other.code
+            and self.version == other.version
+            and self.frames == other.frames
+            and abs(self.duration_s - other.duration_s) < 1e-3
+            and np.array_equal(self.vector, other.vector)
+            and np.array_equal(self.frame_signatures, other.frame_signatures)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
