@@ -13,11 +13,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
 from foleycache.adapters.wiring import services
 from foleycache.core.errors import FoleyError, InvalidInput, NotFound
 from foleycache.usecases.ingest import submit_job
 from foleycache.usecases.job_queries import describe_job, job_results, upload_link
-from pydantic import BaseModel, Field
 
 logger = Logger()
 tracer = Tracer()
@@ -58,12 +59,12 @@ def _error(status: int, exc: FoleyError) -> Response[dict[str, str]]:
     return Response(status, content_types.APPLICATION_JSON, {"error": str(exc), "code": exc.code})
 
 
-@app.exception_handler(NotFound)
+@app.exception_handler(NotFound)  # type: ignore[untyped-decorator]
 def not_found(exc: NotFound) -> Response[dict[str, str]]:
     return _error(404, exc)
 
 
-@app.exception_handler(InvalidInput)
+@app.exception_handler(InvalidInput)  # type: ignore[untyped-decorator]
 def invalid(exc: InvalidInput) -> Response[dict[str, str]]:
     return _error(400, exc)
 

@@ -6,10 +6,11 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, Field
+
 from foleycache.adapters.wiring import services
 from foleycache.usecases.finish import fail, succeed
 from foleycache.usecases.pipeline_state import FailedState, PipelineState
-from pydantic import BaseModel, Field
 
 logger = Logger()
 tracer = Tracer()

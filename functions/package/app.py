@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from foleycache.adapters.wiring import services
 from foleycache.usecases.deliver import package
 from foleycache.usecases.pipeline_state import PipelineState

@@ -32,7 +32,7 @@ def run_cli(*args: str) -> tuple[int, dict[str, Any]]:
 
 
 def inference_calls(stack: StackInfo) -> int:
-    with urllib.request.urlopen(f"{stack.inference_url}/stats", timeout=5) as resp:  # noqa: S310
+    with urllib.request.urlopen(f"{stack.inference_url}/stats", timeout=5) as resp:
         stats = json.loads(resp.read())
     return int(stats["invocations"]) + int(stats.get("async_invocations", 0))
 
@@ -62,13 +62,27 @@ def test_second_run_is_served_from_cache_without_reaching_the_model(
     assert inference_calls(local_stack) == calls + 1
 
 
-def test_outputs_are_playable_and_carry_the_foley_track(local_stack: StackInfo, clips_dir: Path, tmp_path: Path) -> None:
-    code, result = run_cli(str(clips_dir / "intel_asl_book.mkv"), "--prompt", "pages turning", "--out", str(tmp_path))
+def test_outputs_are_playable_and_carry_the_foley_track(
+    local_stack: StackInfo, clips_dir: Path, tmp_path: Path
+) -> None:
+    code, result = run_cli(
+        str(clips_dir / "intel_asl_book.mkv"), "--prompt", "pages turning", "--out", str(tmp_path)
+    )
     assert code == 0, result
     probe = subprocess.run(
-        ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name,sample_rate",
-         "-of", "json", result["outputs"]["video"]],
-        capture_output=True, text=True, check=True,
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name,sample_rate",
+            "-of",
+            "json",
+            result["outputs"]["video"],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     streams = json.loads(probe.stdout)["streams"]
     assert {s["codec_type"] for s in streams} == {"video", "audio"}
@@ -99,8 +113,12 @@ def test_bad_input_fails_the_job_with_a_reason_and_the_stack_keeps_working(
     code, result = run_cli(str(truncated), "--prompt", PROMPT, "--out", str(tmp_path))
     assert code != 0 and result["status"] == "failed" and result["error"]
 
-    code, result = run_cli(str(clips_dir / "intel_asl_book.mkv"), "--prompt", "x" * 5000, "--out", str(tmp_path))
+    code, result = run_cli(
+        str(clips_dir / "intel_asl_book.mkv"), "--prompt", "x" * 5000, "--out", str(tmp_path)
+    )
     assert code != 0 and "limit" in result["error"]
 
-    code, result = run_cli(str(clips_dir / "intel_asl_book.mkv"), "--prompt", "a page turning", "--out", str(tmp_path))
+    code, result = run_cli(
+        str(clips_dir / "intel_asl_book.mkv"), "--prompt", "a page turning", "--out", str(tmp_path)
+    )
     assert code == 0 and result["status"] == "succeeded"

@@ -53,7 +53,9 @@ def test_api_submit_returns_an_upload_link_and_a_pollable_job(local_stack: Stack
     created = json.loads(
         lam.invoke(
             FunctionName="foleycache-api",
-            Payload=json.dumps(rest_event("POST", "/jobs", json.dumps({"prompt": "rain", "filename": "a.mp4"}))).encode(),
+            Payload=json.dumps(
+                rest_event("POST", "/jobs", json.dumps({"prompt": "rain", "filename": "a.mp4"}))
+            ).encode(),
         )["Payload"].read()
     )
     assert created["statusCode"] == 201
@@ -74,7 +76,9 @@ def test_api_rejects_an_oversized_prompt_with_400(local_stack: StackInfo) -> Non
     resp = json.loads(
         lam.invoke(
             FunctionName="foleycache-api",
-            Payload=json.dumps(rest_event("POST", "/jobs", json.dumps({"prompt": "x" * 5000}))).encode(),
+            Payload=json.dumps(
+                rest_event("POST", "/jobs", json.dumps({"prompt": "x" * 5000}))
+            ).encode(),
         )["Payload"].read()
     )
     assert resp["statusCode"] == 400
@@ -86,7 +90,11 @@ def test_duplicate_s3_events_start_one_execution(local_stack: StackInfo) -> None
     lam = boto3.client("lambda")
     sfn = boto3.client("stepfunctions")
     key = "uploads/dup test/clip%2B1.mp4"
-    s3.put_object(Bucket=local_stack.env["UPLOADS_BUCKET"], Key="uploads/dup test/clip+1.mp4", Body=b"not a video")
+    s3.put_object(
+        Bucket=local_stack.env["UPLOADS_BUCKET"],
+        Key="uploads/dup test/clip+1.mp4",
+        Body=b"not a video",
+    )
     event = {
         "Records": [
             {
@@ -99,9 +107,19 @@ def test_duplicate_s3_events_start_one_execution(local_stack: StackInfo) -> None
             }
         ]
     }
-    first = json.loads(lam.invoke(FunctionName="foleycache-ingest", Payload=json.dumps(event).encode())["Payload"].read())
-    again = json.loads(lam.invoke(FunctionName="foleycache-ingest", Payload=json.dumps(event).encode())["Payload"].read())
+    first = json.loads(
+        lam.invoke(FunctionName="foleycache-ingest", Payload=json.dumps(event).encode())[
+            "Payload"
+        ].read()
+    )
+    again = json.loads(
+        lam.invoke(FunctionName="foleycache-ingest", Payload=json.dumps(event).encode())[
+            "Payload"
+        ].read()
+    )
     assert first["started"] == 1 and again["started"] == 0
     assert first["jobs"] == again["jobs"]
-    executions = sfn.list_executions(stateMachineArn=local_stack.env["STATE_MACHINE_ARN"])["executions"]
+    executions = sfn.list_executions(stateMachineArn=local_stack.env["STATE_MACHINE_ARN"])[
+        "executions"
+    ]
     assert sum(e["name"] == first["jobs"][0] for e in executions) == 1

@@ -86,4 +86,6 @@ def test_oversized_prompt_is_refused_before_upload(services: Services) -> None:
 
 def test_upload_filename_is_made_safe(services: Services) -> None:
     job = submit_job(services, "rain", "../../etc/pass wd?.mp4")
-    assert job.key.startswith(f"uploads/{job.job_id}/") and ".." not in job.key and " " not in job.key
+    assert (
+        job.key.startswith(f"uploads/{job.job_id}/") and ".." not in job.key and " " not in job.key
+    )

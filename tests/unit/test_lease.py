@@ -49,7 +49,9 @@ def test_an_expired_lease_can_be_taken_over(store: MemoryLeaseStore, clock: Fake
     assert not crashed.owned()
 
 
-def test_a_late_holder_cannot_release_its_successors_lease(store: MemoryLeaseStore, clock: FakeClock) -> None:
+def test_a_late_holder_cannot_release_its_successors_lease(
+    store: MemoryLeaseStore, clock: FakeClock
+) -> None:
     late = lease(store, clock)
     late.acquire()
     clock.advance(61)
@@ -72,7 +74,9 @@ def test_extend_fails_once_expired(store: MemoryLeaseStore, clock: FakeClock) ->
         holder.extend()
 
 
-def test_release_frees_the_key_for_the_next_request(store: MemoryLeaseStore, clock: FakeClock) -> None:
+def test_release_frees_the_key_for_the_next_request(
+    store: MemoryLeaseStore, clock: FakeClock
+) -> None:
     first = lease(store, clock)
     first.acquire()
     first.release()

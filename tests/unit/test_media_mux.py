@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from foleycache.core.errors import MediaError, ToolMissing
 from foleycache.media.mux import MuxResult, mux_foley, plan_video, segment_tolerance_s
 from foleycache.media.package import PackageResult, package_abr

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from foleycache.core.errors import InvalidVideo, ToolMissing, VideoTooLarge
 from foleycache.media.limits import check_limits
 from foleycache.media.mux import plan_video

@@ -15,7 +15,9 @@ def entry(key: CacheKey = KEY) -> CacheEntry:
     return CacheEntry(key, key.l2_audio, 9.7, 48000, {"hex": key.fingerprint}, 1.0, "job-1")
 
 
-def make(hot: MemoryHotCache | None = None) -> tuple[TieredCache, MemoryHotCache, MemoryBlobStore, CountingMetrics]:
+def make(
+    hot: MemoryHotCache | None = None,
+) -> tuple[TieredCache, MemoryHotCache, MemoryBlobStore, CountingMetrics]:
     hot = hot or MemoryHotCache()
     blobs = MemoryBlobStore()
     metrics = CountingMetrics()

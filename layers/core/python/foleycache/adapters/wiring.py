@@ -53,6 +53,7 @@ def services() -> Services:
             async_input_bucket=settings.cache_bucket,
             timeout_s=settings.inference_timeout_s,
             clock=clock,
+            poll_s=0.25,
         ),
         workflow=StepFunctionsWorkflow(
             session.client("stepfunctions", config=_CONFIG), settings.state_machine_arn

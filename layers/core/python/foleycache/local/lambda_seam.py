@@ -18,6 +18,7 @@ import importlib.util
 import json
 import logging
 import re
+import sys
 import time
 import traceback
 import uuid
@@ -45,6 +46,7 @@ def load_handler(app_py: Path, attr: str = "handler") -> Handler:
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {app_py}")
     module: ModuleType = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as a normal import would, so annotations resolve
     spec.loader.exec_module(module)
     handler: Handler = getattr(module, attr)
     return handler

@@ -18,6 +18,7 @@ from foleycache.usecases.ingest import submit_job
 from foleycache.usecases.services import Services
 
 _DONE = {JobStatus.SUCCEEDED, JobStatus.FAILED}
+START_TIMEOUT_S = 60.0
 
 
 class Progress:
@@ -40,13 +41,19 @@ class Progress:
 
 
 def wait_for(services: Services, job_id: str, timeout_s: float, progress: Progress) -> JobRecord:
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    deadline = started + timeout_s
     while True:
         job = services.jobs.get(job_id)
         if job is not None:
             progress.show(job.stage)
             if job.status in _DONE:
                 return job
+            if job.status is JobStatus.PENDING and time.monotonic() - started > START_TIMEOUT_S:
+                raise TimeoutError(
+                    f"the upload of job {job_id} did not start the pipeline within "
+                    f"{START_TIMEOUT_S:.0f} s; see the stack log"
+                )
         if time.monotonic() > deadline:
             raise TimeoutError(f"job {job_id} did not finish within {timeout_s:.0f} s")
         time.sleep(0.1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -27,6 +28,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -234,7 +236,9 @@ class LocalStack:
             self.registry.register(name, load_handler(app_py))
 
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(TableName=env["TABLE_NAME"], **table_spec(load_template()))
+        dynamodb.create_table(
+            TableName=env["TABLE_NAME"], **table_spec(load_template(repo_root() / "template.yaml"))
+        )
 
         s3 = boto3.client("s3")
         for bucket in (env["UPLOADS_BUCKET"], env["CACHE_BUCKET"]):
@@ -298,6 +302,8 @@ def state_file() -> Path:
 
 def serve(model_version: str) -> None:
     """Daemon entry: start everything, publish ``stack.json``, run until signalled."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     stack = LocalStack(model_version)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
