@@ -7,10 +7,11 @@ Typed errors map to HTTP statuses here, in one place.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
@@ -33,7 +34,7 @@ class SubmitJob(BaseModel):
 
 @app.post("/jobs")
 @tracer.capture_method
-def create_job(body: SubmitJob) -> Response[dict[str, Any]]:
+def create_job(body: Annotated[SubmitJob, Body()]) -> Response[dict[str, Any]]:
     job = submit_job(services(), body.prompt, body.filename)
     payload = {
         "job_id": job.job_id,

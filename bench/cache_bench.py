@@ -1,0 +1,204 @@
+"""Cache benchmarks against a real redis-server and moto's S3 server.
+
+Run: ``.venv/bin/python bench/cache_bench.py [--max-index 1000000]``
+Writes ``bench/results/cache_bench.json``. All ratios are measured in one run
+(the machine is shared and noisy), each next to its floor:
+
+- L1 lookup (``TieredCache.lookup`` through the real Redis adapter, what the
+  lookup handler calls once the fingerprint is known) vs one raw Redis GET;
+- L2 hit (``TieredCache.get_l2``) vs one raw S3 GET of the same object;
+- near-index lookup (multi-index hashing, 67 bucket reads) at growing table sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import redis
+
+from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
+from foleycache.adapters.redis_near_index import RedisNearIndex, bucket_key
+from foleycache.adapters.s3_blobs import S3BlobStore
+from foleycache.core.entry import CacheEntry
+from foleycache.core.keys import CacheKey
+from foleycache.core.near_index import MultiIndexLayout
+from foleycache.local.stack import free_port
+from foleycache.usecases.tiered_cache import TieredCache
+
+RESULTS = Path(__file__).parent / "results" / "cache_bench.json"
+
+
+def percentiles(samples_s: list[float]) -> dict[str, float]:
+    ordered = sorted(samples_s)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1e3
+
+    return {"p50_ms": pick(0.50), "p99_ms": pick(0.99), "mean_ms": statistics.fmean(ordered) * 1e3}
+
+
+def timed(fn: Any, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def sample_entry(i: int = 0) -> CacheEntry:
+    key = CacheKey.for_request(f"{random.getrandbits(64):016x}", f"prompt {i}", "bench-1", 1)
+    fingerprint = {
+        "version": 1,
+        "vector": "A" * 2732,
+        "frame_signatures": "B" * 120,
+        "duration_s": 9.6,
+    }
+    return CacheEntry(
+        key, key.l2_audio, 9.6, 48000, fingerprint, time.time(), "job-bench", "reference"
+    )
+
+
+def bench_l1(client: redis.Redis, n: int) -> dict[str, Any]:
+    cache = TieredCache(RedisHotCache(client), None, l1_ttl_s=604800)  # type: ignore[arg-type]
+    entry = sample_entry()
+    cache.put_l1(entry)
+    for _ in range(200):
+        cache.lookup(entry.key)
+    raw = timed(lambda: client.get(entry.key.redis_entry), n)
+    lookups = timed(lambda: cache.lookup(entry.key), n)
+    started = time.perf_counter()
+    for _ in range(n):
+        cache.lookup(entry.key)
+    throughput = n / (time.perf_counter() - started)
+    return {
+        "n": n,
+        "entry_bytes": len(entry.to_json()),
+        "raw_redis_get": percentiles(raw),
+        "l1_lookup": percentiles(lookups),
+        "l1_lookups_per_s_single_thread": round(throughput),
+    }
+
+
+def bench_l2(s3: Any, bucket: str, n: int) -> dict[str, Any]:
+    blobs = S3BlobStore(s3, bucket)
+    cache = TieredCache(None, blobs, l1_ttl_s=604800)
+    entry = sample_entry()
+    blobs.put_bytes(entry.key.l2_entry, entry.to_json().encode())
+    for _ in range(20):
+        cache.get_l2(entry.key)
+    raw = timed(lambda: s3.get_object(Bucket=bucket, Key=entry.key.l2_entry)["Body"].read(), n)
+    hits = timed(lambda: cache.get_l2(entry.key), n)
+    p_raw, p_hit = percentiles(raw), percentiles(hits)
+    return {
+        "n": n,
+        "raw_s3_get": p_raw,
+        "l2_hit": p_hit,
+        "ratio_p50": p_hit["p50_ms"] / p_raw["p50_ms"],
+    }
+
+
+def bench_index(client: redis.Redis, sizes: list[int], queries: int) -> list[dict[str, Any]]:
+    layout = MultiIndexLayout()
+    index = RedisNearIndex(client, 604800)
+    scope = "bench-1/fp1:0123456789abcdef0123456789abcdef"
+    stored: list[int] = []
+    rows = []
+    for size in sizes:
+        pipe = client.pipeline(transaction=False)
+        while len(stored) < size:
+            code = random.getrandbits(64)
+            stored.append(code)
+            for bucket in layout.buckets(code):
+                pipe.sadd(bucket_key(scope, bucket), f"{code:016x}")
+            if len(pipe) >= 30_000:
+                pipe.execute()
+        pipe.execute()
+        times, candidates, found = [], [], 0
+        for _ in range(queries):
+            base = random.choice(stored)
+            query = base
+            for bit in random.sample(range(64), 5):
+                query ^= 1 << bit
+            t = time.perf_counter()
+            members = index.members(scope, layout.probes(query))
+            hits = layout.within(query, {int(m, 16) for m in members})
+            times.append(time.perf_counter() - t)
+            candidates.append(len(members))
+            found += any(code == base for _, code in hits)
+        rows.append(
+            {
+                "stored": size,
+                "bucket_reads_per_lookup": layout.probes_per_lookup,
+                "candidates_per_lookup_mean": statistics.fmean(candidates),
+                "recall_at_h5": found / queries,
+                **percentiles(times),
+            }
+        )
+        row = rows[-1]
+        print(
+            f"index {size:>9,}: {row['p50_ms']:.2f} ms p50, {row['candidates_per_lookup_mean']:.0f} c"
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--max-index", type=int, default=1_000_000)
+    parser.add_argument("-n", type=int, default=5000)
+    args = parser.parse_args()
+    random.seed(7)
+
+    redis_port = free_port()
+    redis_proc = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    from moto.server import ThreadedMotoServer
+
+    moto_port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    moto.start()
+    try:
+        time.sleep(0.5)
+        client = connect(f"redis://127.0.0.1:{redis_port}/0")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{moto_port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        s3.create_bucket(Bucket="bench")
+        sizes = [s for s in (1_000, 10_000, 100_000, 1_000_000) if s <= args.max_index]
+        result: dict[str, Any] = {
+            "l1": bench_l1(client, args.n),
+            "l2": bench_l2(s3, "bench", min(args.n, 500)),
+            "index": bench_index(client, sizes, 300),
+        }
+        l1 = result["l1"]
+        result["targets"] = {
+            "l1_p50_le_1ms": l1["l1_lookup"]["p50_ms"] <= 1.0,
+            "l1_p99_le_3ms": l1["l1_lookup"]["p99_ms"] <= 3.0,
+            "l1_ge_3000_per_s": l1["l1_lookups_per_s_single_thread"] >= 3000,
+            "l2_le_2x_raw_get": result["l2"]["ratio_p50"] <= 2.0,
+            "index_flat": result["index"][-1]["p50_ms"] <= 3 * result["index"][0]["p50_ms"],
+        }
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(result, indent=2))
+        print(json.dumps({k: result[k] for k in ("l1", "l2", "targets")}, indent=2))
+    finally:
+        moto.stop()
+        redis_proc.terminate()
+
+
+if __name__ == "__main__":
+    main()
