@@ -144,9 +144,8 @@ def bench_index(client: redis.Redis, sizes: list[int], queries: int) -> list[dic
             }
         )
         row = rows[-1]
-        print(
-            f"index {size:>9,}: {row['p50_ms']:.2f} ms p50, {row['candidates_per_lookup_mean']:.0f} c"
-        )
+        cands = row["candidates_per_lookup_mean"]
+        print(f"index {size:>9,}: {row['p50_ms']:.2f} ms p50, {cands:.1f} candidates")
     return rows
 
 
