@@ -129,15 +129,26 @@ class MemoryJobStore:
     def record_timing(self, job_id: str, stage: str, ms: float) -> None:
         self.jobs[job_id].timings_ms[stage] = ms
 
+    def transition(
+        self, job_id: str, from_status: JobStatus, to_status: JobStatus, stage: str
+    ) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.status is not from_status:
+            return False
+        job.status, job.stage = to_status, stage
+        return True
+
 
 class RecordingWorkflow:
+    """Like Step Functions: a repeated start of the same name and input is the same execution."""
+
     def __init__(self) -> None:
         self.started: dict[str, dict[str, Any]] = {}
+        self.calls = 0
 
     def start(self, name: str, payload: dict[str, Any]) -> bool:
-        if name in self.started:
-            return False
-        self.started[name] = payload
+        self.calls += 1
+        self.started.setdefault(name, payload)
         return True
 
 

@@ -3,9 +3,11 @@
 Videos never pass through API Gateway (10 MB cap, 29 s timeout): the
 client PUTs to a presigned S3 URL, and the upload's S3 event starts the job.
 Typed errors map to HTTP statuses here, in one place.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: the resolver reads the
+route's annotations through the tracer's wrapper, so they must be real
+types for the body model to be recognised.
+"""
 
 from typing import Annotated, Any
 

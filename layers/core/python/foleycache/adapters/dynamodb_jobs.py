@@ -74,3 +74,25 @@ class DynamoJobStore:
             ExpressionAttributeNames={"#s": stage},
             ExpressionAttributeValues={":ms": serialize(ms)},
         )
+
+    def transition(
+        self, job_id: str, from_status: JobStatus, to_status: JobStatus, stage: str
+    ) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(job_id),
+                UpdateExpression="SET #status = :to, #stage = :stage",
+                ConditionExpression="#status = :from",
+                ExpressionAttributeNames={"#status": "status", "#stage": "stage"},
+                ExpressionAttributeValues={
+                    ":to": {"S": to_status.value},
+                    ":from": {"S": from_status.value},
+                    ":stage": {"S": stage},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from foleycache.core.job import JobRecord
+from foleycache.core.job import JobRecord, JobStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,12 @@ class JobStore(Protocol):
     def get(self, job_id: str) -> JobRecord | None: ...
     def update(self, job_id: str, **fields: Any) -> None: ...
     def record_timing(self, job_id: str, stage: str, ms: float) -> None: ...
+
+    def transition(
+        self, job_id: str, from_status: JobStatus, to_status: JobStatus, stage: str
+    ) -> bool:
+        """Move a job between statuses only if it is in ``from_status`` (atomic)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

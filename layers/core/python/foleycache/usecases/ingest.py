@@ -7,8 +7,10 @@ Two ways in, one job model:
   ``prompt`` metadata (percent-encoded UTF-8, as S3 metadata is ASCII), or
   the configured default.
 
-Duplicate S3 events map to the same job id and so to the same execution
-name, which Step Functions refuses to start twice.
+Duplicate S3 events map to the same job id. The job record is the guard
+(only a pending job starts), and the execution name is the job id, so even
+two racing duplicates give one execution: Step Functions treats a repeated
+StartExecution with the same name and input as the same execution.
 """
 
 from __future__ import annotations
@@ -76,8 +78,9 @@ def ingest_upload(services: Services, bucket: str, key: str, sequencer: str) -> 
         if info is None:
             return IngestResult("", False, f"ignored: s3://{bucket}/{key} no longer exists")
         now = services.clock.now()
+        job_id = job_id_for_upload(bucket, key, sequencer)
         job = JobRecord(
-            job_id=job_id_for_upload(bucket, key, sequencer),
+            job_id=job_id,
             status=JobStatus.PENDING,
             prompt=unquote(info.metadata.get("prompt", "")) or services.settings.default_prompt,
             created_at=now,
@@ -86,14 +89,19 @@ def ingest_upload(services: Services, bucket: str, key: str, sequencer: str) -> 
             key=key,
             model_version=services.settings.model_version,
         )
-        services.jobs.create(job)
-    elif job.status is not JobStatus.PENDING:
-        return IngestResult(job.job_id, False, "duplicate event: job already started")
+        if not services.jobs.create(job):
+            job = services.jobs.get(job_id) or job
     if job.bucket != bucket:
         raise InvalidInput(f"upload arrived in {bucket}, expected {job.bucket}")
-    started = services.workflow.start(
-        job.job_id, {"job_id": job.job_id, "bucket": bucket, "key": key}
-    )
-    if started:
-        services.jobs.update(job.job_id, status=JobStatus.RUNNING.value, stage="queued")
-    return IngestResult(job.job_id, started, "" if started else "duplicate event: already running")
+    # Atomic claim: of any number of duplicate deliveries, exactly one moves the job on.
+    if not services.jobs.transition(
+        job.job_id, JobStatus.PENDING, JobStatus.RUNNING, stage="queued"
+    ):
+        return IngestResult(job.job_id, False, "duplicate event: job already started")
+    try:
+        services.workflow.start(job.job_id, {"job_id": job.job_id, "bucket": bucket, "key": key})
+    except Exception:
+        # Give the claim back so S3's retry of this event can start the job.
+        services.jobs.transition(job.job_id, JobStatus.RUNNING, JobStatus.PENDING, stage="")
+        raise
+    return IngestResult(job.job_id, True)
