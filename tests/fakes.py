@@ -49,6 +49,12 @@ class MemoryBlobStore:
     def presign(self, key: str, method: str, expires_s: int) -> str:
         return f"https://{self.bucket}.example/{key}?method={method}&expires={expires_s}"
 
+    def copy(self, src_key: str, dst_key: str) -> None:
+        self.objects[dst_key] = self.objects[src_key]
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
 
 class MemoryHotCache:
     def __init__(self) -> None:
@@ -164,3 +170,56 @@ class CountingMetrics:
 
     def size_bytes(self, name: str, n: float) -> None:
         self.count(name, n)
+
+
+class MemoryNearIndex:
+    def __init__(self) -> None:
+        self.buckets: dict[str, set[str]] = {}
+        self.reads = 0
+        self.down = False
+
+    def add(self, scope: str, buckets: list[str], member: str) -> None:
+        if self.down:
+            raise StorageUnavailable("index down")
+        for b in buckets:
+            self.buckets.setdefault(f"{scope}|{b}", set()).add(member)
+
+    def remove(self, scope: str, buckets: list[str], member: str) -> None:
+        for b in buckets:
+            self.buckets.get(f"{scope}|{b}", set()).discard(member)
+
+    def members(self, scope: str, buckets: list[str]) -> set[str]:
+        if self.down:
+            raise StorageUnavailable("index down")
+        self.reads += len(buckets)
+        return {m for b in buckets for m in self.buckets.get(f"{scope}|{b}", set())}
+
+
+class MemoryCatalog:
+    def __init__(self) -> None:
+        self.exact: dict[str, str] = {}
+        self.last: dict[str, tuple[str, bool]] = {}
+        self.days: dict[str, set[str]] = {}
+
+    def exact_get(self, scope: str) -> str | None:
+        return self.exact.get(scope)
+
+    def exact_put(self, scope: str, record: str) -> None:
+        self.exact[scope] = record
+
+    def touch(self, entry_id: str, day: str) -> bool:
+        if self.last.get(entry_id, ("", False))[0] == day:
+            return False
+        self.last[entry_id] = (day, False)
+        self.days.setdefault(day, set()).add(entry_id)
+        return True
+
+    def hit_on(self, day: str) -> list[str]:
+        return sorted(self.days.get(day, set()))
+
+    def last_hit(self, entry_id: str) -> tuple[str, bool] | None:
+        return self.last.get(entry_id)
+
+    def set_archived(self, entry_id: str, archived: bool) -> None:
+        day, _ = self.last[entry_id]
+        self.last[entry_id] = (day, archived)

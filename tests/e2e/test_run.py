@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
@@ -53,8 +54,46 @@ def test_second_run_is_served_from_cache_without_reaching_the_model(
 
     code, second = run_cli(clip, "--prompt", PROMPT, "--out", str(tmp_path))
     assert code == 0, second
-    assert second["cache"] != "miss"
+    assert second["cache"] == "exact"  # same bytes: answered from the S3 checksum
     assert second["cache_key"] == first["cache_key"]
+    assert second["details"]["outputs_reused"] is True
+    for name in ("audio", "video", "dash", "hls"):
+        assert Path(second["outputs"][name]).is_file(), name
+    assert inference_calls(local_stack) == calls
+
+    remuxed = tmp_path / "bikes-remuxed.mkv"  # other bytes, same pictures: same fingerprint
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", clip, "-map", "0:v:0", "-c", "copy", str(remuxed)],
+        check=True,
+    )
+    code, third = run_cli(str(remuxed), "--prompt", PROMPT, "--out", str(tmp_path))
+    assert code == 0, third
+    assert third["cache"] in {"l1", "near"}
+    assert inference_calls(local_stack) == calls
+
+    reencoded = tmp_path / "bikes-crf30.mp4"  # a near-duplicate: found by index, verified, reused
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            clip,
+            "-c:v",
+            "libx264",
+            "-crf",
+            "30",
+            "-preset",
+            "veryfast",
+            "-an",
+            str(reencoded),
+        ],
+        check=True,
+    )
+    code, fourth = run_cli(str(reencoded), "--prompt", PROMPT, "--out", str(tmp_path))
+    assert code == 0, fourth
+    assert fourth["cache"] == "near", fourth
+    assert fourth["fingerprint"] != first["fingerprint"]
     assert inference_calls(local_stack) == calls
 
     code, other = run_cli(clip, "--prompt", "heavy rain on a tin roof", "--out", str(tmp_path))
@@ -122,3 +161,77 @@ def test_bad_input_fails_the_job_with_a_reason_and_the_stack_keeps_working(
         str(clips_dir / "intel_asl_book.mkv"), "--prompt", "a page turning", "--out", str(tmp_path)
     )
     assert code == 0 and result["status"] == "succeeded"
+
+
+def test_a_different_video_is_never_served_another_videos_sound(
+    local_stack: StackInfo, clips_dir: Path, tmp_path: Path
+) -> None:
+    code, a = run_cli(
+        str(clips_dir / "sam2_04_coffee.mp4"), "--prompt", "pouring", "--out", str(tmp_path)
+    )
+    assert code == 0 and a["cache"] == "miss"
+    calls = inference_calls(local_stack)
+    segment = tmp_path / "coffee-tail.mp4"  # other seconds of the same shot: the hard case
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-ss",
+            "5",
+            "-i",
+            str(clips_dir / "sam2_04_coffee.mp4"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-an",
+            str(segment),
+        ],
+        check=True,
+    )
+    code, b = run_cli(str(segment), "--prompt", "pouring", "--out", str(tmp_path))
+    assert code == 0 and b["cache"] == "miss"
+    assert inference_calls(local_stack) == calls + 1
+
+
+def test_repeat_of_a_failed_upload_fails_fast_from_the_negative_cache(
+    local_stack: StackInfo, tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x01 not a video at all " * 100)
+    code, first = run_cli(str(junk), "--prompt", PROMPT, "--out", str(tmp_path))
+    assert code != 0 and first["error_code"] == "InvalidVideo"
+    code, again = run_cli(str(junk), "--prompt", PROMPT, "--out", str(tmp_path))
+    assert code != 0 and again["error_code"] == "InvalidVideo"
+    assert again["error"] == first["error"]
+    assert again["timings_ms"]["fingerprint"] < first["timings_ms"]["fingerprint"]
+
+
+def test_jobs_still_succeed_while_redis_is_down(
+    local_stack: StackInfo, clips_dir: Path, tmp_path: Path
+) -> None:
+    import redis
+
+    client = redis.Redis(port=local_stack.redis_port)
+    client.shutdown(nosave=True)
+    try:
+        clip = str(clips_dir / "intel_asl_book.mkv")
+        code, miss = run_cli(clip, "--prompt", "a book closing with a thud", "--out", str(tmp_path))
+        assert code == 0 and miss["status"] == "succeeded" and miss["cache"] == "miss"
+        code, hit = run_cli(clip, "--prompt", "a book closing with a thud", "--out", str(tmp_path))
+        assert code == 0 and hit["cache"] in {"exact", "l2"}
+    finally:
+        replacement = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(local_stack.redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        atexit.register(replacement.terminate)

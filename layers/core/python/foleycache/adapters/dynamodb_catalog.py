@@ -31,12 +31,12 @@ class DynamoCatalog:
             TableName=self.table, Key={"pk": {"S": f"X#{scope}"}, "sk": {"S": "X"}}
         )
         item = resp.get("Item")
-        return str(item["fp"]["S"]) if item else None
+        return str(item["record"]["S"]) if item else None
 
-    def exact_put(self, scope: str, fingerprint: str) -> None:
+    def exact_put(self, scope: str, record: str) -> None:
         self.client.put_item(
             TableName=self.table,
-            Item={"pk": {"S": f"X#{scope}"}, "sk": {"S": "X"}, "fp": {"S": fingerprint}},
+            Item={"pk": {"S": f"X#{scope}"}, "sk": {"S": "X"}, "record": {"S": record}},
         )
 
     def touch(self, entry_id: str, day: str) -> bool:

@@ -83,3 +83,16 @@ class S3BlobStore:
             operation, Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
         )
         return url
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        self.client.copy_object(
+            Bucket=self.bucket, Key=dst_key, CopySource={"Bucket": self.bucket, "Key": src_key}
+        )
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        for page in self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        ):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys

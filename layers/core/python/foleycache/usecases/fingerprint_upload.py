@@ -17,6 +17,7 @@ from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
 from foleycache.fingerprint import FINGERPRINT_VERSION, fingerprint_video
 from foleycache.media.limits import check_limits
 from foleycache.media.probe import probe
+from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.repeat_memory import exact_scope, find_exact, remembered_failure
 from foleycache.usecases.services import Services
@@ -105,30 +106,49 @@ def key_of(state: PipelineState) -> CacheKey:
     )
 
 
+def _reuse_outputs(services: Services, job_id: str, outputs: dict[str, str]) -> dict[str, str]:
+    """Server-side copies of an earlier job's deliverables; {} if they are gone."""
+    if not outputs or services.uploads.head(outputs.get("video", "")) is None:
+        return {}
+    old_prefix = outputs["video"].rsplit("/", 1)[0] + "/"
+    new_prefix = f"{services.settings.outputs_prefix}{job_id}/"
+    if not all(key.startswith(old_prefix) for key in outputs.values()):
+        return {}
+    for key in services.uploads.list_keys(old_prefix):
+        services.uploads.copy(key, new_prefix + key[len(old_prefix) :])
+    return {name: new_prefix + key[len(old_prefix) :] for name, key in outputs.items()}
+
+
 def _exact_repeat(
     services: Services, state: PipelineState, prompt: str, sha: str
 ) -> PipelineState | None:
     """Answer a repeat of the same bytes and prompt without downloading or decoding it."""
     settings = services.settings
     digest = prompt_md5(prompt)
-    fingerprint = find_exact(
+    record = find_exact(
         services, exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, digest)
     )
-    if fingerprint is None:
+    if record is None:
         return None
-    key = CacheKey(fingerprint, digest, settings.model_version, FINGERPRINT_VERSION)
+    key = CacheKey(record.fingerprint, digest, settings.model_version, FINGERPRINT_VERSION)
     hit = services.cache.lookup(key)
     if hit is None:
         return None
     _, entry = hit
+    track_hit(services, key)
     services.metrics.count("ExactHit")
+    outputs = _reuse_outputs(services, state.job_id, record.outputs)
     services.jobs.update(
         state.job_id,
         fingerprint=key.fingerprint,
         cache_key=str(key),
         model_version=key.model_version,
         cache="exact",
-        details={"duration_s": round(entry.duration_s, 3), "sha256": sha},
+        details={
+            "duration_s": round(entry.duration_s, 3),
+            "sha256": sha,
+            "outputs_reused": bool(outputs),
+        },
     )
     return state.model_copy(
         update={
@@ -141,6 +161,7 @@ def _exact_repeat(
             "sha256": sha,
             "cache": "exact",
             "audio_key": entry.audio_key,
-            "next": "mux",
+            "outputs": outputs,
+            "next": "done" if outputs else "mux",
         }
     )

@@ -12,7 +12,12 @@ import json
 from foleycache.core.job import JobStatus
 from foleycache.core.keys import prompt_md5
 from foleycache.usecases.pipeline_state import FailedState, PipelineState
-from foleycache.usecases.repeat_memory import exact_scope, remember_exact, remember_failure
+from foleycache.usecases.repeat_memory import (
+    ExactRecord,
+    exact_scope,
+    remember_exact,
+    remember_failure,
+)
 from foleycache.usecases.services import Services
 
 
@@ -21,7 +26,7 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         scope = exact_scope(
             state.model_version, state.fingerprint_version, state.sha256, state.prompt_md5
         )
-        remember_exact(services, scope, state.fingerprint)
+        remember_exact(services, scope, ExactRecord(state.fingerprint, state.outputs))
     services.jobs.update(
         state.job_id,
         status=JobStatus.SUCCEEDED.value,

@@ -32,13 +32,13 @@ def scope_of(key: CacheKey) -> str:
 class NearMatcher:
     def __init__(
         self,
-        layout: MultiIndexLayout,
+        layouts: tuple[MultiIndexLayout, ...],
         hot: NearIndexStore | None,
         durable: NearIndexStore,
         cache: TieredCache,
         metrics: MetricsSink | None = None,
     ) -> None:
-        self.layout = layout
+        self.layouts = layouts
         self.hot = hot
         self.durable = durable
         self.cache = cache
@@ -47,8 +47,12 @@ class NearMatcher:
     def _stores(self) -> list[NearIndexStore]:
         return [s for s in (self.hot, self.durable) if s is not None]
 
+    def _buckets(self, key: CacheKey) -> list[str]:
+        code = int(key.fingerprint, 16)
+        return [b for layout in self.layouts for b in layout.buckets(code)]
+
     def add(self, key: CacheKey) -> None:
-        buckets = self.layout.buckets(int(key.fingerprint, 16))
+        buckets = self._buckets(key)
         for store in self._stores():
             try:
                 store.add(scope_of(key), buckets, key.fingerprint)
@@ -57,7 +61,7 @@ class NearMatcher:
                 log.warning("near index add skipped on one tier: %s", exc)
 
     def remove(self, key: CacheKey) -> None:
-        buckets = self.layout.buckets(int(key.fingerprint, 16))
+        buckets = self._buckets(key)
         for store in self._stores():
             try:
                 store.remove(scope_of(key), buckets, key.fingerprint)
@@ -68,23 +72,25 @@ class NearMatcher:
     def find(
         self, key: CacheKey, fingerprint: Fingerprint
     ) -> tuple[CacheEntry, MatchDecision] | None:
+        """The nearest stored entry that passes verification, narrow layout first."""
         code = int(key.fingerprint, 16)
-        probes = self.layout.probes(code)
         tried: set[int] = {code}
-        for store in self._stores():
-            try:
-                members = store.members(scope_of(key), probes)
-            except StorageUnavailable as exc:
-                self.metrics.count("L1Unavailable")
-                log.warning("near index read skipped on one tier: %s", exc)
-                continue
-            candidates = {int(m, 16) for m in members} - tried
-            self.metrics.count("NearCandidates", len(candidates))
-            for _distance, other in self.layout.within(code, candidates):
-                tried.add(other)
-                found = self._verified(key, other, fingerprint)
-                if found is not None:
-                    return found
+        for layout in self.layouts:
+            probes = layout.probes(code)
+            for store in self._stores():
+                try:
+                    members = store.members(scope_of(key), probes)
+                except StorageUnavailable as exc:
+                    self.metrics.count("L1Unavailable")
+                    log.warning("near index read skipped on one tier: %s", exc)
+                    continue
+                candidates = {int(m, 16) for m in members} - tried
+                self.metrics.count("NearCandidates", len(candidates))
+                for _distance, other in layout.within(code, candidates):
+                    tried.add(other)
+                    found = self._verified(key, other, fingerprint)
+                    if found is not None:
+                        return found
         return None
 
     def _verified(

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-NextStep = Literal["", "lookup", "lease", "wait", "infer", "mux"]
+NextStep = Literal["", "lookup", "lease", "wait", "infer", "mux", "done"]
 
 
 class PipelineState(BaseModel):

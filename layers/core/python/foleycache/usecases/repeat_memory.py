@@ -1,9 +1,12 @@
 """What the cache remembers about *uploads*, not videos: exact repeats and recent failures.
 
 Exact repeats: an upload that carries an S3 SHA-256 checksum is answered
-from ``(checksum, prompt)`` before anything is downloaded or decoded. The
-mapping to a fingerprint lives in Redis (hot) and DynamoDB (durable), under
-the model and fingerprint version, so a new version never reuses it.
+from ``(checksum, prompt)`` before anything is downloaded or decoded. Same
+bytes, prompt and model mean the same deliverables, so the earlier job's
+outputs are copied server-side (no mux, no packaging); if they have expired,
+only the mux and packaging run again. The record lives in Redis (hot) and
+DynamoDB (durable), under the model and fingerprint version, so a new
+version never reuses it.
 
 Recent failures (negative cache): an input that failed permanently (bad
 video, over a limit, rejected by the model) is remembered for a short TTL,
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 
 from foleycache.core import errors
 from foleycache.core.errors import FoleyError, StorageUnavailable
@@ -37,25 +41,43 @@ def exact_scope(
     return f"{namespace(model_version, fingerprint_version)}:{_sha_hex(sha256_b64)}:{prompt_digest}"
 
 
-def find_exact(services: Services, scope: str) -> str | None:
+@dataclass(frozen=True, slots=True)
+class ExactRecord:
+    """What an earlier job with the same bytes and prompt produced."""
+
+    fingerprint: str
+    outputs: dict[str, str]  # uploads-bucket keys of its deliverables
+
+    def to_json(self) -> str:
+        return json.dumps({"fingerprint": self.fingerprint, "outputs": self.outputs})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ExactRecord:
+        body = json.loads(text)
+        return cls(str(body["fingerprint"]), dict(body.get("outputs", {})))
+
+
+def find_exact(services: Services, scope: str) -> ExactRecord | None:
+    raw: str | bytes | None = None
     if services.hot is not None:
         try:
             raw = services.hot.get(f"fc:{scope}:x", services.settings.l1_ttl_s)
-            if raw is not None:
-                return raw.decode()
         except StorageUnavailable:
             services.metrics.count("L1Unavailable")
-    return services.catalog.exact_get(scope) if services.catalog is not None else None
+    if raw is None and services.catalog is not None:
+        raw = services.catalog.exact_get(scope)
+    return ExactRecord.from_json(raw) if raw else None
 
 
-def remember_exact(services: Services, scope: str, fingerprint: str) -> None:
+def remember_exact(services: Services, scope: str, record: ExactRecord) -> None:
+    body = record.to_json()
     if services.hot is not None:
         try:
-            services.hot.set(f"fc:{scope}:x", fingerprint.encode(), services.settings.l1_ttl_s)
+            services.hot.set(f"fc:{scope}:x", body.encode(), services.settings.l1_ttl_s)
         except StorageUnavailable:
             services.metrics.count("L1Unavailable")
     if services.catalog is not None:
-        services.catalog.exact_put(scope, fingerprint)
+        services.catalog.exact_put(scope, body)
 
 
 def _failure_key(model_version: str, sha256_b64: str, prompt_digest: str) -> str:

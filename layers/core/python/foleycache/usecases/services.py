@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from foleycache.core.clock import Clock, SystemClock
 from foleycache.core.lease import LeaseStore
-from foleycache.core.near_index import MultiIndexLayout
+from foleycache.core.near_index import FIND_LAYOUTS, MultiIndexLayout
 from foleycache.core.ports import (
     BlobStore,
     Catalog,
@@ -45,7 +45,7 @@ class Services:
     catalog: Catalog | None = None
     hot_index: NearIndexStore | None = None
     durable_index: NearIndexStore | None = None
-    layout: MultiIndexLayout = field(default_factory=MultiIndexLayout)
+    layouts: tuple[MultiIndexLayout, ...] = FIND_LAYOUTS
 
     @property
     def cache(self) -> TieredCache:
@@ -61,5 +61,5 @@ class Services:
         if self.durable_index is None:
             return None
         return NearMatcher(
-            self.layout, self.hot_index, self.durable_index, self.cache, self.metrics
+            self.layouts, self.hot_index, self.durable_index, self.cache, self.metrics
         )

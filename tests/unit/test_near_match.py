@@ -1,0 +1,72 @@
+"""Near reuse: candidates come from the index, but only verified ones are served."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from foleycache.core.entry import CacheEntry
+from foleycache.core.keys import CacheKey
+from foleycache.core.near_index import FIND_LAYOUTS
+from foleycache.fingerprint import MatchDecision
+from foleycache.usecases import near_match
+from foleycache.usecases.near_match import NearMatcher
+from foleycache.usecases.tiered_cache import TieredCache
+from tests.fakes import MemoryBlobStore, MemoryHotCache, MemoryNearIndex
+
+STORED = CacheKey.for_request("f0f0f0f0f0f0f0f0", "rain", "m1", 1)
+
+
+class FakeFingerprint:
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> str:
+        return str(body["id"])
+
+
+def matcher(same: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[NearMatcher, MemoryNearIndex]:
+    monkeypatch.setattr(near_match, "Fingerprint", FakeFingerprint)
+    monkeypatch.setattr(
+        near_match, "decide", lambda a, b: MatchDecision(3, 0.99 if same else 0.1, same, "test")
+    )
+    cache = TieredCache(MemoryHotCache(), MemoryBlobStore(), l1_ttl_s=60)
+    cache.store(CacheEntry(STORED, STORED.l2_audio, 5.0, 48000, {"id": "stored"}, 0.0))
+    hot, durable = MemoryNearIndex(), MemoryNearIndex()
+    m = NearMatcher(FIND_LAYOUTS, hot, durable, cache)
+    m.add(STORED)
+    return m, hot
+
+
+def query(bits_flipped: int, prompt: str = "rain") -> CacheKey:
+    code = int(STORED.fingerprint, 16) ^ ((1 << bits_flipped) - 1)
+    return CacheKey.for_request(f"{code:016x}", prompt, "m1", 1)
+
+
+def test_a_verified_candidate_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    m, _ = matcher(True, monkeypatch)
+    found = m.find(query(4), "new")  # type: ignore[arg-type]
+    assert found is not None and found[0].key == STORED
+
+
+def test_the_wide_probe_finds_what_the_narrow_one_misses(monkeypatch: pytest.MonkeyPatch) -> None:
+    m, _ = matcher(True, monkeypatch)
+    assert m.find(query(9), "new") is not None  # type: ignore[arg-type]
+    assert m.find(query(14), "new") is None  # type: ignore[arg-type]
+
+
+def test_a_candidate_that_fails_verification_is_never_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m, _ = matcher(False, monkeypatch)
+    assert m.find(query(1), "new") is None  # type: ignore[arg-type]
+
+
+def test_another_prompt_never_matches(monkeypatch: pytest.MonkeyPatch) -> None:
+    m, _ = matcher(True, monkeypatch)
+    assert m.find(query(1, prompt="thunder"), "new") is None  # type: ignore[arg-type]
+
+
+def test_hot_index_down_falls_back_to_the_durable_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    m, hot = matcher(True, monkeypatch)
+    hot.down = True
+    assert m.find(query(2), "new") is not None  # type: ignore[arg-type]
