@@ -81,6 +81,12 @@ class MemoryHotCache:
         self._check()
         return sum(self.data.pop(k, None) is not None for k in keys)
 
+    def delete_matching(self, pattern: str, batch: int) -> int:
+        import fnmatch
+
+        self._check()
+        return self.delete(*[k for k in list(self.data) if fnmatch.fnmatchcase(k, pattern)])
+
 
 class MemoryLeaseStore:
     """Same conditions as the DynamoDB adapter, evaluated on a dict."""

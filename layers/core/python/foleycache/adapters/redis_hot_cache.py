@@ -48,3 +48,18 @@ class RedisHotCache:
             return int(self.client.unlink(*keys))
         except redis.RedisError as exc:
             raise StorageUnavailable(f"redis UNLINK: {exc}") from exc
+
+    def delete_matching(self, pattern: str, batch: int) -> int:
+        deleted = 0
+        try:
+            keys: list[bytes] = []
+            for key in self.client.scan_iter(match=pattern, count=batch):
+                keys.append(key)
+                if len(keys) >= batch:
+                    deleted += int(self.client.unlink(*keys))
+                    keys.clear()
+            if keys:
+                deleted += int(self.client.unlink(*keys))
+        except redis.RedisError as exc:
+            raise StorageUnavailable(f"redis SCAN/UNLINK: {exc}") from exc
+        return deleted

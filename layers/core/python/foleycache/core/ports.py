@@ -51,6 +51,9 @@ class HotCache(Protocol):
 
     def set(self, key: str, value: bytes, ttl_s: int) -> None: ...
     def delete(self, *keys: str) -> int: ...
+    def delete_matching(self, pattern: str, batch: int) -> int:
+        """Delete keys matching a glob in batches (incremental SCAN + UNLINK), never blocking."""
+        ...
 
 
 class JobStore(Protocol):

@@ -126,6 +126,33 @@ def cmd_stack(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from foleycache.local.paths import state_dir
+    from foleycache.local.stack import read_stack, use_stack
+
+    info = read_stack()
+    if info is None:
+        print("the local stack is not running (foleycache stack up)", file=sys.stderr)
+        return 3
+    use_stack(info)
+    if args.action == "stats":
+        from foleycache.local.cache_stats import read_emf, summarise
+
+        _print(summarise(read_emf(state_dir() / "stack.log"), info.env["REDIS_URL"]), True)
+        return 0
+    if not args.model_version:
+        print("cache invalidate needs --model-version", file=sys.stderr)
+        return 2
+    from dataclasses import asdict
+
+    from foleycache.adapters.wiring import services
+    from foleycache.usecases.invalidation import invalidate_model_version
+
+    report = invalidate_model_version(services(), args.model_version)
+    _print(asdict(report), args.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="foleycache", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("--json", action="store_true")
     stack.add_argument("--model-version", default="foley-ref-1")
     stack.set_defaults(func=cmd_stack)
+
+    cache = sub.add_parser("cache", help="cache statistics and invalidation (local stack)")
+    cache.add_argument("action", choices=["stats", "invalidate"])
+    cache.add_argument("--model-version", default="")
+    cache.add_argument("--json", action="store_true")
+    cache.set_defaults(func=cmd_cache)
     return parser
 
 
