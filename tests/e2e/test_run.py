@@ -235,3 +235,26 @@ def test_jobs_still_succeed_while_redis_is_down(
             stdout=subprocess.DEVNULL,
         )
         atexit.register(replacement.terminate)
+
+
+def test_concurrent_identical_requests_run_inference_once(
+    local_stack: StackInfo, clips_dir: Path, tmp_path: Path
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    clip = str(clips_dir / "moviepy_chaplin.mp4")
+    calls = inference_calls(local_stack)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        runs = list(
+            pool.map(
+                lambda i: run_cli(
+                    clip, "--prompt", "slapstick footsteps", "--out", str(tmp_path / str(i))
+                ),
+                range(3),
+            )
+        )
+    assert all(code == 0 for code, _ in runs), runs
+    outcomes = sorted(result["cache"] for _, result in runs)
+    assert outcomes.count("miss") == 1, outcomes
+    assert inference_calls(local_stack) == calls + 1
+    assert len({result["cache_key"] for _, result in runs}) == 1
