@@ -51,7 +51,11 @@ unit: setup
 	$(VENV)/bin/pytest -q tests/unit
 
 bench: setup
-	$(PY) bench/run_all.py
+	$(PY) bench/cache_bench.py
+	$(PY) bench/e2e_bench.py
+	$(PY) bench/replay_bench.py
+	$(PY) bench/encode_vs_repackage.py
+	$(PY) bench/fingerprint_eval.py
 
 stack-down:
 	-$(VENV)/bin/foleycache stack down
