@@ -26,7 +26,8 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         scope = exact_scope(
             state.model_version, state.fingerprint_version, state.sha256, state.prompt_md5
         )
-        remember_exact(services, scope, ExactRecord(state.fingerprint, state.outputs))
+        served_by = state.served_fingerprint or state.fingerprint
+        remember_exact(services, scope, ExactRecord(served_by, state.outputs))
     services.jobs.update(
         state.job_id,
         status=JobStatus.SUCCEEDED.value,

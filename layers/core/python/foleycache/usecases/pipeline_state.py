@@ -34,6 +34,7 @@ class PipelineState(BaseModel):
 
     cache: str = ""  # CacheOutcome value once the audio is known
     audio_key: str = ""  # cache-bucket key of the Foley WAV
+    served_fingerprint: str = ""  # fingerprint of the entry that served a hit
     lease_token: str = ""
     next: NextStep = ""
     waited_s: float = 0.0

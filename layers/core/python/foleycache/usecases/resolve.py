@@ -1,6 +1,8 @@
 """Pipeline steps 2-3: find the audio in the cache, or win the right to make it.
 
-``lookup`` checks L1 then L2. ``lease_or_wait`` is the coalescing loop that
+``lookup`` checks L1 then L2 under the exact key, verifying any hit against
+the stored fingerprint (equal 64-bit codes are a candidate, never proof),
+then the near-duplicate index. ``lease_or_wait`` is the coalescing loop that
 Step Functions drives (``Wait`` state, then this step again): it re-checks the
 cache first, because while we waited the winner may have stored its result;
 only then does it try the lease. Exactly one concurrent request wins and
@@ -11,60 +13,102 @@ dies, its lease expires and the next waiter wins.
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 
+from foleycache.core.entry import CacheEntry
 from foleycache.core.errors import InferenceFailed
 from foleycache.core.job import CacheOutcome
 from foleycache.core.lease import Lease
-from foleycache.fingerprint import Fingerprint
+from foleycache.fingerprint import Fingerprint, decide
 from foleycache.usecases.fingerprint_upload import key_of
 from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.services import Services
 from foleycache.usecases.stage_timer import stage
 
+log = logging.getLogger(__name__)
 
-def _served(services: Services, state: PipelineState) -> PipelineState | None:
+
+def _fingerprint(services: Services, state: PipelineState) -> Fingerprint | None:
+    raw = services.cache_blobs.get_bytes(state.fingerprint_ref) if state.fingerprint_ref else None
+    return Fingerprint.from_dict(json.loads(raw)) if raw is not None else None
+
+
+def _serve(
+    services: Services, state: PipelineState, outcome: CacheOutcome, entry: CacheEntry
+) -> PipelineState:
+    track_hit(services, entry.key)
+    services.jobs.update(state.job_id, cache=outcome.value)
+    return state.model_copy(
+        update={
+            "cache": outcome.value,
+            "audio_key": entry.audio_key,
+            "served_fingerprint": entry.key.fingerprint,
+            "next": "mux",
+        }
+    )
+
+
+def _served(
+    services: Services, state: PipelineState, fingerprint: Fingerprint | None
+) -> PipelineState | None:
+    """An entry under this exact key, *verified*: equal codes are a candidate, never proof."""
     hit = services.cache.lookup(key_of(state))
     if hit is None:
         return None
     outcome, entry = hit
-    track_hit(services, entry.key)
-    services.jobs.update(state.job_id, cache=outcome.value)
-    return state.model_copy(
-        update={"cache": outcome.value, "audio_key": entry.audio_key, "next": "mux"}
-    )
+    if fingerprint is not None and entry.fingerprint_data:
+        decision = decide(Fingerprint.from_dict(entry.fingerprint_data), fingerprint)
+        if not decision.same:
+            services.metrics.count("KeyCollisionRejected")
+            log.warning(
+                "entry %s has this code but is another video: %s", entry.key, decision.reason
+            )
+            return None
+    return _serve(services, state, outcome, entry)
 
 
-def _near(services: Services, state: PipelineState) -> PipelineState | None:
+def _near(
+    services: Services, state: PipelineState, fingerprint: Fingerprint | None
+) -> PipelineState | None:
     matcher = services.near
-    raw = services.cache_blobs.get_bytes(state.fingerprint_ref) if state.fingerprint_ref else None
-    if matcher is None or raw is None:
+    if matcher is None or fingerprint is None:
         return None
-    found = matcher.find(key_of(state), Fingerprint.from_dict(json.loads(raw)))
+    found = matcher.find(key_of(state), fingerprint)
     if found is None:
         return None
     entry, decision = found
     services.metrics.count("NearHit")
-    track_hit(services, entry.key)
+    # An alias under this video's own key (same audio, this video's fingerprint), so the
+    # next copy with these exact pictures is one L1 read. It is not added to the near
+    # index: chaining near matches could drift away from the video the audio was made for.
+    services.cache.store(
+        replace(
+            entry,
+            key=key_of(state),
+            fingerprint_data=fingerprint.to_dict(),
+            created_at=services.clock.now(),
+            source_job=state.job_id,
+            extra={"near_of": str(entry.key)},
+        )
+    )
     services.jobs.update(
-        state.job_id,
-        cache=CacheOutcome.NEAR.value,
-        media={"near_of": str(entry.key), "near_reason": decision.reason},
+        state.job_id, media={"near_of": str(entry.key), "near_reason": decision.reason}
     )
-    return state.model_copy(
-        update={"cache": CacheOutcome.NEAR.value, "audio_key": entry.audio_key, "next": "mux"}
-    )
+    return _serve(services, state, CacheOutcome.NEAR, entry)
 
 
 def lookup(services: Services, state: PipelineState) -> PipelineState:
     with stage(services.jobs, state.job_id, "lookup"):
-        served = _served(services, state) or _near(services, state)
+        fingerprint = _fingerprint(services, state)
+        served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
     return served or state.model_copy(update={"next": "lease"})
 
 
 def lease_or_wait(services: Services, state: PipelineState) -> PipelineState:
     with stage(services.jobs, state.job_id, "lease"):
-        served = _served(services, state)
+        served = _served(services, state, _fingerprint(services, state))
         if served is not None:
             return served
         lease = Lease(

@@ -1,0 +1,544 @@
+"""Replay benchmark: the cache's hit ratio against the oracle's, on real parts.
+
+Run: ``.venv/bin/python bench/replay_bench.py [--requests N] [--seed S]``
+Writes ``bench/results/replay_bench.json`` and prints a table.
+
+What it answers (the issue's "Replay" target): on workloads made from the
+seed's scenario mixes (repeat shares 75 %, 60 %, 45 % and 10 %), does the
+cache serve >= 99 % of what an oracle could serve, with zero wrong reuse, and
+how many inference calls does it save?
+
+How it is built, and why it is trustworthy:
+
+- The cache under test is the product's own: the use cases run in the order
+  the state machine runs them (``fingerprint_upload`` -> ``lookup`` ->
+  ``lease_or_wait`` -> ``generate`` -> ``succeed``), on the real adapters
+  (S3, DynamoDB, Redis) against moto's server and a real ``redis-server``.
+  Only the GPU is replaced, by a counting model that writes a short WAV to
+  the requested key and tags it with the upload it was made for.
+- Distinct videos are the shared clips plus non-overlapping 4.5 s segments
+  of the longer ones (cut and re-encoded, so segments of one shot are the
+  hard negatives). Near-duplicates are ffmpeg re-encodes of a distinct video
+  (CRF 33, 2/3 scale, brightness), made up front.
+- Ground truth is the (distinct video, prompt) each request was drawn from.
+  The oracle serves a request iff that pair was requested before (the best
+  any cache can do). Wrong reuse is judged from the served WAV's own S3
+  metadata (the upload the model made it for), not from the cache's records.
+- Each scenario starts from an empty cache (fresh buckets, table and Redis db).
+
+Measured numbers are in ``bench/results/replay_bench.json``; wall times are
+on the 2 shared cores and are dominated by fingerprinting (~27x real time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import random
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import wave
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from foleycache.adapters.dynamodb_catalog import DynamoCatalog
+from foleycache.adapters.dynamodb_jobs import DynamoJobStore
+from foleycache.adapters.dynamodb_leases import DynamoLeaseStore
+from foleycache.adapters.dynamodb_near_index import DynamoNearIndex
+from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
+from foleycache.adapters.redis_near_index import RedisNearIndex
+from foleycache.adapters.s3_blobs import S3BlobStore
+from foleycache.core.errors import FoleyError
+from foleycache.core.job import JobRecord, JobStatus, new_job_id
+from foleycache.core.ports import InferenceRequest, InferenceResult
+from foleycache.fingerprint import Fingerprint, decide
+from foleycache.local.stack import free_port
+from foleycache.local.template_resources import load_template, table_spec
+from foleycache.settings import Settings
+from foleycache.usecases.fingerprint_upload import fingerprint_upload
+from foleycache.usecases.finish import succeed
+from foleycache.usecases.generate import generate
+from foleycache.usecases.pipeline_state import PipelineState
+from foleycache.usecases.resolve import lease_or_wait, lookup
+from foleycache.usecases.services import Services
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results" / "replay_bench.json"
+DEFAULT_CLIPS = REPO.parent / "shared" / "media" / "clips"
+REGION = "us-east-1"
+MODEL_VERSION = "bench-replay-1"
+#: The seed's scenario mixes: the share of requests that repeat an earlier (video, prompt).
+REPEAT_SHARES = (0.75, 0.60, 0.45, 0.10)
+PROMPTS = (
+    "footsteps on gravel",
+    "rain on a tin roof",
+    "crackling fire and wind",
+    "city traffic, distant horns",
+)
+SEGMENT_S = 4.5
+SEGMENT_STEP_S = 5.0
+#: Near-duplicate edits: re-encodes a user could plausibly upload again.
+VARIANTS: dict[str, list[str]] = {
+    "crf33": ["-crf", "33"],
+    "scale2of3": ["-vf", "scale=trunc(iw*2/3/2)*2:-2", "-crf", "28"],
+    "brighter": ["-vf", "eq=brightness=0.06", "-crf", "30"],
+}
+SERVED = {"exact", "l1", "l2", "near"}
+
+
+# --- media -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Video:
+    """One distinct video: a whole clip or a non-overlapping segment of one."""
+
+    name: str
+    path: Path
+
+
+def encode(source: Path, out: Path, before: list[str], after: list[str]) -> None:
+    """Re-encode video only (the product never reads the source audio)."""
+    head = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *before, "-i", str(source)]
+    video = ["-an", "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p"]
+    subprocess.run([*head, *video, *after, str(out)], check=True)
+
+
+def duration_of(path: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(out.stdout.strip())
+
+
+def distinct_videos(clips_dir: Path, work: Path) -> list[Video]:
+    videos: list[Video] = []
+    for clip in sorted(p for p in clips_dir.iterdir() if p.is_file()):
+        videos.append(Video(clip.stem, clip))
+        total = duration_of(clip)
+        if total < 2 * SEGMENT_S:
+            continue
+        start = 0.0
+        while start + SEGMENT_S <= total:
+            out = work / f"{clip.stem}@{start:g}s.mp4"
+            encode(clip, out, ["-ss", f"{start}", "-t", f"{SEGMENT_S}"], ["-crf", "20"])
+            videos.append(Video(out.stem, out))
+            start += SEGMENT_STEP_S
+    return videos
+
+
+class NearDuplicates:
+    """Re-encodes of distinct videos, made once per (video, edit) and reused across scenarios."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.made: dict[tuple[str, str], Path] = {}
+
+    def path(self, video: Video, variant: str) -> Path:
+        if (video.name, variant) not in self.made:
+            out = self.work / f"{video.name}~{variant}.mp4"
+            encode(video.path, out, [], VARIANTS[variant])
+            self.made[(video.name, variant)] = out
+        return self.made[(video.name, variant)]
+
+
+# --- workload ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Request:
+    index: int
+    video: str  # ground truth: the distinct video
+    prompt: str
+    kind: str  # "new" (pair unseen), "exact_bytes" (same bytes as before), "near_dup" (re-encode)
+    variant: str  # "" for the original bytes, else a VARIANTS name
+    file: Path
+
+
+def workload(
+    share: float, n: int, videos: list[Video], dupes: NearDuplicates, seed: int
+) -> list[Request]:
+    """Each request repeats an earlier pair with probability ``share`` (half exact bytes,
+    half a re-encode not uploaded for that pair before), otherwise asks for a new pair."""
+    rng = random.Random(seed)
+    by_name = {v.name: v for v in videos}
+    fresh = [(v.name, p) for v in videos for p in PROMPTS]
+    rng.shuffle(fresh)
+    seen: list[tuple[str, str]] = []
+    uploaded: dict[tuple[str, str], list[tuple[str, Path]]] = defaultdict(list)
+    requests: list[Request] = []
+    for i in range(n):
+        repeat = bool(seen) and (rng.random() < share or not fresh)
+        if not repeat:
+            pair = fresh.pop()
+            kind, variant, path = "new", "", by_name[pair[0]].path
+        else:
+            pair = rng.choice(seen)
+            unused = [v for v in VARIANTS if v not in {u for u, _ in uploaded[pair]}]
+            if rng.random() < 0.5 or not unused:
+                kind = "exact_bytes"
+                variant, path = rng.choice(uploaded[pair])
+            else:
+                kind = "near_dup"
+                variant = rng.choice(unused)
+                path = dupes.path(by_name[pair[0]], variant)
+        if pair not in seen:
+            seen.append(pair)
+        if (variant, path) not in uploaded[pair]:
+            uploaded[pair].append((variant, path))
+        requests.append(Request(i, pair[0], pair[1], kind, variant, path))
+    return requests
+
+
+# --- the stand-in model --------------------------------------------------------------
+def short_wav(seconds: float = 0.25, rate: int = 48_000) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\0\0" * int(seconds * rate))
+    return buf.getvalue()
+
+
+class CountingInference:
+    """The Inference port without a GPU: writes a valid WAV where asked, tagged with the
+    upload it was made for (so provenance is checked on the served object itself)."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self.calls = 0
+        self.wav = short_wav()
+
+    def generate(self, request: InferenceRequest) -> InferenceResult:
+        started = time.perf_counter()
+        self.calls += 1
+        bucket, key = request.output_uri.removeprefix("s3://").split("/", 1)
+        self.s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=self.wav,
+            ContentType="audio/wav",
+            Metadata={"made-for": request.video_uri},
+        )
+        return InferenceResult(
+            audio_uri=request.output_uri,
+            model_version=request.model_version,
+            sample_rate=48_000,
+            duration_s=request.duration_s,
+            backend="bench-counting",
+            inference_ms=(time.perf_counter() - started) * 1e3,
+        )
+
+
+class NoWorkflow:
+    """The replay drives the steps itself; nothing may start a second pipeline."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> bool:
+        raise AssertionError(f"the replay must not start workflows ({name})")
+
+
+# --- the stack -----------------------------------------------------------------------
+@dataclass
+class Stack:
+    moto_url: str
+    redis_url: str
+    s3: Any
+    dynamodb: Any
+    template: dict[str, Any]
+    stops: list[Any] = field(default_factory=list)
+
+    def services(
+        self, scenario: str, db: int, work_dir: Path
+    ) -> tuple[Services, CountingInference]:
+        """A fresh, empty cache: its own buckets, table and Redis database."""
+        settings = Settings.from_env(
+            {
+                "UPLOADS_BUCKET": f"replay-{scenario}-uploads",
+                "CACHE_BUCKET": f"replay-{scenario}-cache",
+                "TABLE_NAME": f"replay-{scenario}",
+                "REDIS_URL": f"{self.redis_url}/{db}",
+                "MODEL_VERSION": MODEL_VERSION,
+                "WORK_DIR": str(work_dir),
+            }
+        )
+        for bucket in (settings.uploads_bucket, settings.cache_bucket):
+            self.s3.create_bucket(Bucket=bucket)
+        self.dynamodb.create_table(TableName=settings.table_name, **table_spec(self.template))
+        redis_client = connect(settings.redis_url)
+        redis_client.flushdb()
+        inference = CountingInference(self.s3)
+        services = Services(
+            settings=settings,
+            uploads=S3BlobStore(self.s3, settings.uploads_bucket),
+            cache_blobs=S3BlobStore(self.s3, settings.cache_bucket),
+            hot=RedisHotCache(redis_client),
+            jobs=DynamoJobStore(self.dynamodb, settings.table_name),
+            leases=DynamoLeaseStore(self.dynamodb, settings.table_name),
+            inference=inference,
+            workflow=NoWorkflow(),
+            catalog=DynamoCatalog(self.dynamodb, settings.table_name),
+            hot_index=RedisNearIndex(redis_client, settings.l1_ttl_s),
+            durable_index=DynamoNearIndex(self.dynamodb, settings.table_name),
+        )
+        return services, inference
+
+
+def start_stack() -> Stack:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per S3 call
+    redis_port, moto_port = free_port(), free_port()
+    redis_proc = subprocess.Popen(
+        ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+    stack_stops: list[Any] = [redis_proc.terminate, moto.stop]
+    try:
+        moto.start()
+        moto_url = f"http://127.0.0.1:{moto_port}"
+        creds = {
+            "region_name": REGION,
+            "endpoint_url": moto_url,
+            "aws_access_key_id": "testing",
+            "aws_secret_access_key": "testing",
+        }
+        stack = Stack(
+            moto_url=moto_url,
+            redis_url=f"redis://127.0.0.1:{redis_port}",
+            s3=boto3.client("s3", **creds),
+            dynamodb=boto3.client("dynamodb", **creds),
+            template=load_template(REPO / "template.yaml"),
+            stops=stack_stops,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                connect(f"{stack.redis_url}/0").ping()
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        return stack
+    except BaseException:
+        for stop in stack_stops:
+            stop()
+        raise
+
+
+# --- the replay ----------------------------------------------------------------------
+def run_pipeline(services: Services, state: PipelineState) -> PipelineState:
+    """The state machine's cache path (Mux/Package only copy bytes and are left out)."""
+    state = fingerprint_upload(services, state)
+    if state.next != "mux":
+        state = lookup(services, state)
+    if state.next != "mux":
+        state = lease_or_wait(services, state)
+        if state.next == "infer":
+            state = generate(services, state)
+    if state.next != "mux":
+        raise AssertionError(f"a sequential replay cannot wait on a lease (next={state.next})")
+    return succeed(services, state)
+
+
+def replay(
+    stack: Stack, scenario: str, db: int, requests: list[Request], work: Path
+) -> dict[str, Any]:
+    services, inference = stack.services(scenario, db, work)
+    settings = services.settings
+    pair_of_upload: dict[str, tuple[str, str]] = {}
+    first_job: dict[tuple[str, str], str] = {}
+    rows: list[dict[str, Any]] = []
+    for req in requests:
+        key = f"uploads/{req.index:04d}{req.file.suffix}"
+        pair_of_upload[f"s3://{settings.uploads_bucket}/{key}"] = (req.video, req.prompt)
+        stack.s3.put_object(
+            Bucket=settings.uploads_bucket,
+            Key=key,
+            Body=req.file.read_bytes(),
+            ChecksumAlgorithm="SHA256",
+        )
+        job_id = new_job_id()
+        now = time.time()
+        services.jobs.create(
+            JobRecord(job_id, JobStatus.PENDING, req.prompt, now, now, settings.uploads_bucket, key)
+        )
+        oracle_hit = (req.video, req.prompt) in first_job
+        row: dict[str, Any] = {**asdict(req), "file": req.file.name, "oracle_hit": oracle_hit}
+        started = time.perf_counter()
+        try:
+            state = run_pipeline(
+                services, PipelineState(job_id=job_id, bucket=settings.uploads_bucket, key=key)
+            )
+        except FoleyError as exc:
+            row.update(outcome="failed", error=f"{type(exc).__name__}: {exc}")
+            row["ms"] = (time.perf_counter() - started) * 1e3
+            rows.append(row)
+            continue
+        row["ms"] = (time.perf_counter() - started) * 1e3
+        made_for = stack.s3.head_object(Bucket=settings.cache_bucket, Key=state.audio_key)[
+            "Metadata"
+        ]["made-for"]
+        served_pair = pair_of_upload[made_for]
+        row.update(
+            outcome=state.cache,
+            job_id=job_id,
+            fingerprint=state.fingerprint,
+            served_video=served_pair[0],
+            served_prompt=served_pair[1],
+            wrong_reuse=served_pair != (req.video, req.prompt),
+        )
+        if state.cache == "miss" and oracle_hit:
+            row["why_missed"] = explain_miss(services, first_job[(req.video, req.prompt)], job_id)
+        first_job.setdefault((req.video, req.prompt), job_id)
+        rows.append(row)
+        print(
+            f"  {scenario} #{req.index:03d} {req.kind:<11} {req.video:<28} "
+            f"{row['outcome']:<5} {row['ms']:7.0f} ms" + ("  WRONG" if row["wrong_reuse"] else "")
+        )
+    return summarise(scenario, rows, inference.calls)
+
+
+def explain_miss(services: Services, first_job: str, job_id: str) -> dict[str, Any]:
+    """Why an oracle hit missed: the product's own decision on the two fingerprints."""
+    stored = services.cache_blobs.get_bytes(f"work/{first_job}/fingerprint.json")
+    mine = services.cache_blobs.get_bytes(f"work/{job_id}/fingerprint.json")
+    if stored is None or mine is None:
+        return {"reason": "no stored fingerprint to compare (exact-bytes path of the first job)"}
+    decision = decide(
+        Fingerprint.from_dict(json.loads(stored)), Fingerprint.from_dict(json.loads(mine))
+    )
+    return {
+        "first_job": first_job,
+        "hamming": decision.hamming,
+        "similarity": round(decision.similarity, 3),
+        "frame_hamming": decision.frame_hamming,
+        "decide_same": decision.same,
+        "reason": decision.reason,
+    }
+
+
+def summarise(scenario: str, rows: list[dict[str, Any]], calls: int) -> dict[str, Any]:
+    n = len(rows)
+    served = sum(r["outcome"] in SERVED for r in rows)
+    oracle = sum(r["oracle_hit"] for r in rows)
+    distinct_pairs = len({(r["video"], r["prompt"]) for r in rows})
+    by_outcome: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        by_outcome[r["outcome"]].append(r["ms"])
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    for r in rows:
+        by_kind[r["kind"]][r["outcome"]] += 1
+    hit_ratio = served / n
+    oracle_ratio = oracle / n
+    return {
+        "scenario": scenario,
+        "requests": n,
+        "hits": served,
+        "hit_ratio": hit_ratio,
+        "oracle_hits": oracle,
+        "oracle_hit_ratio": oracle_ratio,
+        "hit_ratio_vs_oracle": hit_ratio / oracle_ratio if oracle_ratio else 1.0,
+        "wrong_reuse": sum(bool(r.get("wrong_reuse")) for r in rows),
+        "failed": sum(r["outcome"] == "failed" for r in rows),
+        "inference_calls": calls,
+        "inference_calls_oracle": distinct_pairs,
+        "inference_calls_saved": n - calls,
+        "outcomes": {k: len(v) for k, v in sorted(by_outcome.items())},
+        "mean_ms_by_outcome": {
+            k: round(statistics.fmean(v), 1) for k, v in sorted(by_outcome.items())
+        },
+        "outcomes_by_kind": {k: dict(v) for k, v in sorted(by_kind.items())},
+        "missed_oracle_hits": [
+            {k: r[k] for k in ("index", "kind", "video", "prompt", "variant", "why_missed")}
+            for r in rows
+            if r["oracle_hit"] and r["outcome"] not in SERVED and "why_missed" in r
+        ],
+        "rows": rows,
+    }
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = (
+        f"{'scenario':>8} {'n':>4} {'hit':>6} {'oracle':>6} {'hit/or':>7} {'wrong':>5} "
+        f"{'calls':>5} {'saved':>5}  outcomes (mean ms)"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        outcomes = ", ".join(
+            f"{k} {n} ({r['mean_ms_by_outcome'][k]:.0f})" for k, n in r["outcomes"].items()
+        )
+        lines.append(
+            f"{r['scenario']:>8} {r['requests']:>4} {r['hit_ratio']:>6.1%} "
+            f"{r['oracle_hit_ratio']:>6.1%} {r['hit_ratio_vs_oracle']:>7.1%} "
+            f"{r['wrong_reuse']:>5} {r['inference_calls']:>5} {r['inference_calls_saved']:>5}  "
+            + outcomes
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--requests", type=int, default=70, help="requests per scenario")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="fc-replay-"))
+    stack: Stack | None = None
+    try:
+        started = time.perf_counter()
+        videos = distinct_videos(args.clips, work)
+        dupes = NearDuplicates(work)
+        plans = {
+            f"repeat{round(share * 100)}": workload(
+                share, args.requests, videos, dupes, args.seed + k
+            )
+            for k, share in enumerate(REPEAT_SHARES)
+        }
+        prep_s = time.perf_counter() - started
+        print(f"{len(videos)} distinct videos, {len(dupes.made)} re-encodes, prep {prep_s:.0f} s")
+        stack = start_stack()
+        results = [
+            replay(stack, name, db, plan, work)
+            for db, (name, plan) in enumerate(plans.items(), start=1)
+        ]
+        summary = {
+            "requests_per_scenario": args.requests,
+            "seed": args.seed,
+            "distinct_videos": [v.name for v in videos],
+            "prompts": list(PROMPTS),
+            "variants": VARIANTS,
+            "prep_s": round(prep_s, 1),
+            "wall_s": round(time.perf_counter() - started, 1),
+            "targets": {
+                "hit_ratio_ge_99pct_of_oracle": all(
+                    r["hit_ratio_vs_oracle"] >= 0.99 for r in results
+                ),
+                "zero_wrong_reuse": all(r["wrong_reuse"] == 0 for r in results),
+            },
+            "scenarios": results,
+        }
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(summary, indent=2, default=str))
+        print(table(results))
+        print(json.dumps(summary["targets"]))
+    finally:
+        if stack is not None:
+            for stop in stack.stops:
+                stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
