@@ -1,0 +1,80 @@
+"""Lookup serves an exact-key entry only after verifying it is the same video."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from foleycache.core.clock import FakeClock
+from foleycache.core.entry import CacheEntry
+from foleycache.core.job import JobRecord, JobStatus
+from foleycache.core.keys import CacheKey
+from foleycache.fingerprint import MatchDecision
+from foleycache.settings import Settings
+from foleycache.usecases import resolve
+from foleycache.usecases.pipeline_state import PipelineState
+from foleycache.usecases.services import Services
+from tests.fakes import (
+    MemoryBlobStore,
+    MemoryHotCache,
+    MemoryJobStore,
+    MemoryLeaseStore,
+    RecordingWorkflow,
+)
+
+KEY = CacheKey.for_request("0123456789abcdef", "rain", "foley-ref-1", 1)
+
+
+class Stub:
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> str:
+        return str(body.get("video"))
+
+
+def setup(monkeypatch: pytest.MonkeyPatch) -> tuple[Services, PipelineState]:
+    monkeypatch.setattr(resolve, "Fingerprint", Stub)
+    monkeypatch.setattr(
+        resolve, "decide", lambda a, b: MatchDecision(0, 1.0 if a == b else 0.2, a == b, "stub")
+    )
+    services = Services(
+        settings=Settings.from_env({}),
+        uploads=MemoryBlobStore(),
+        cache_blobs=MemoryBlobStore(),
+        hot=MemoryHotCache(),
+        jobs=MemoryJobStore(),
+        leases=MemoryLeaseStore(),
+        inference=None,  # type: ignore[arg-type]
+        workflow=RecordingWorkflow(),
+        clock=FakeClock(),
+    )
+    services.jobs.create(JobRecord("job-00000001", JobStatus.RUNNING, "rain", 0.0, 0.0))
+    services.cache.store(CacheEntry(KEY, KEY.l2_audio, 3.0, 48000, {"video": "A"}, 0.0))
+    state = PipelineState(
+        job_id="job-00000001",
+        bucket="b",
+        key="uploads/x.mp4",
+        fingerprint=KEY.fingerprint,
+        fingerprint_version=1,
+        prompt_md5=KEY.prompt_md5,
+        model_version=KEY.model_version,
+        fingerprint_ref="work/job-00000001/fingerprint.json",
+    )
+    return services, state
+
+
+def test_same_video_under_the_key_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    services, state = setup(monkeypatch)
+    services.cache_blobs.put_bytes(state.fingerprint_ref, json.dumps({"video": "A"}).encode())
+    out = resolve.lookup(services, state)
+    assert out.cache == "l1" and out.next == "mux" and out.audio_key == KEY.l2_audio
+
+
+def test_another_video_with_the_same_code_is_not_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    services, state = setup(monkeypatch)
+    services.cache_blobs.put_bytes(state.fingerprint_ref, json.dumps({"video": "B"}).encode())
+    out = resolve.lookup(services, state)
+    assert out.next == "lease" and out.audio_key == ""
+    waited = resolve.lease_or_wait(services, out)
+    assert waited.next == "infer"  # it computes its own sound
