@@ -77,6 +77,13 @@ class MemoryHotCache:
         self.data[key] = value
         self.ttls[key] = ttl_s
 
+    def add(self, key: str, value: bytes, ttl_s: int) -> bool:
+        self._check()
+        if key in self.data:
+            return False
+        self.set(key, value, ttl_s)
+        return True
+
     def delete(self, *keys: str) -> int:
         self._check()
         return sum(self.data.pop(k, None) is not None for k in keys)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -59,22 +58,19 @@ def setup(monkeypatch: pytest.MonkeyPatch) -> tuple[Services, PipelineState]:
         fingerprint_version=1,
         prompt_md5=KEY.prompt_md5,
         model_version=KEY.model_version,
-        fingerprint_ref="work/job-00000001/fingerprint.json",
     )
     return services, state
 
 
 def test_same_video_under_the_key_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
     services, state = setup(monkeypatch)
-    services.cache_blobs.put_bytes(state.fingerprint_ref, json.dumps({"video": "A"}).encode())
-    out = resolve.lookup(services, state)
+    out = resolve.lookup(services, state.model_copy(update={"fingerprint_data": {"video": "A"}}))
     assert out.cache == "l1" and out.next == "mux" and out.audio_key == KEY.l2_audio
 
 
 def test_another_video_with_the_same_code_is_not_served(monkeypatch: pytest.MonkeyPatch) -> None:
     services, state = setup(monkeypatch)
-    services.cache_blobs.put_bytes(state.fingerprint_ref, json.dumps({"video": "B"}).encode())
-    out = resolve.lookup(services, state)
+    out = resolve.lookup(services, state.model_copy(update={"fingerprint_data": {"video": "B"}}))
     assert out.next == "lease" and out.audio_key == ""
     waited = resolve.lease_or_wait(services, out)
     assert waited.next == "infer"  # it computes its own sound

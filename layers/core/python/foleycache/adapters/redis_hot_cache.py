@@ -41,6 +41,12 @@ class RedisHotCache:
         except redis.RedisError as exc:
             raise StorageUnavailable(f"redis SET: {exc}") from exc
 
+    def add(self, key: str, value: bytes, ttl_s: int) -> bool:
+        try:
+            return bool(self.client.set(key, value, ex=ttl_s, nx=True))
+        except redis.RedisError as exc:
+            raise StorageUnavailable(f"redis SET NX: {exc}") from exc
+
     def delete(self, *keys: str) -> int:
         if not keys:
             return 0

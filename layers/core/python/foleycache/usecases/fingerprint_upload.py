@@ -7,7 +7,6 @@ says what is wrong, and never reaches the GPU.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -29,10 +28,6 @@ def load_job(services: Services, job_id: str) -> JobRecord:
     if job is None:
         raise NotFound(f"job {job_id} does not exist")
     return job
-
-
-def fingerprint_ref(job_id: str) -> str:
-    return f"work/{job_id}/fingerprint.json"
 
 
 def fingerprint_upload(services: Services, state: PipelineState) -> PipelineState:
@@ -71,8 +66,6 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             )
             fp = fingerprint_video(path)
         key = CacheKey.for_request(fp.hex, prompt, settings.model_version, fp.version)
-        ref = fingerprint_ref(state.job_id)
-        services.cache_blobs.put_bytes(ref, json.dumps(fp.to_dict()).encode(), "application/json")
         services.jobs.update(
             state.job_id,
             fingerprint=fp.hex,
@@ -93,7 +86,7 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             "model_version": key.model_version,
             "cache_key": str(key),
             "duration_s": media.duration_s,
-            "fingerprint_ref": ref,
+            "fingerprint_data": fp.to_dict(),
             "sha256": sha,
             "next": "lookup",
         }

@@ -28,11 +28,14 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         )
         served_by = state.served_fingerprint or state.fingerprint
         remember_exact(services, scope, ExactRecord(served_by, state.outputs))
+    job = services.jobs.get(state.job_id)
+    timings = {**(job.timings_ms if job else {}), **state.timings_ms}
     services.jobs.update(
         state.job_id,
         status=JobStatus.SUCCEEDED.value,
         stage="done",
         cache=state.cache,
+        timings_ms=timings,
         outputs=state.outputs,
         updated_at=services.clock.now(),
     )

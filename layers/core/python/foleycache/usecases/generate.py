@@ -8,7 +8,6 @@ lease is released too, so a waiter can try instead of waiting out the lease.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from foleycache.core.entry import CacheEntry
@@ -50,15 +49,12 @@ def generate(services: Services, state: PipelineState) -> PipelineState:
                 raise ModelVersionMismatch(
                     f"the endpoint serves {result.model_version!r}, not {key.model_version!r}"
                 )
-            fingerprint_data = json.loads(
-                services.cache_blobs.get_bytes(state.fingerprint_ref) or b"{}"
-            )
             entry = CacheEntry(
                 key=key,
                 audio_key=key.l2_audio,
                 duration_s=result.duration_s,
                 sample_rate=result.sample_rate,
-                fingerprint_data=fingerprint_data,
+                fingerprint_data=state.fingerprint_data,
                 created_at=services.clock.now(),
                 source_job=state.job_id,
                 backend=result.backend,

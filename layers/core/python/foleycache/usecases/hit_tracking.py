@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from foleycache.core.errors import StorageUnavailable
 from foleycache.core.keys import CacheKey
 from foleycache.usecases.services import Services
 
@@ -32,6 +33,18 @@ def today(services: Services) -> str:
 
 
 def track_hit(services: Services, key: CacheKey) -> None:
+    """Record today's hit; a Redis ``SET NX`` marker keeps it to one durable write a day.
+
+    On the hot path a repeat hit costs one Redis round trip; if Redis is down
+    the durable (conditional, idempotent) write is made directly.
+    """
     if services.catalog is None:
         return
-    services.catalog.touch(entry_id(key), today(services))
+    day = today(services)
+    if services.hot is not None:
+        try:
+            if not services.hot.add(f"fc:hit:{entry_id(key)}:{day}", b"1", 2 * 86_400):
+                return
+        except StorageUnavailable:
+            services.metrics.count("L1Unavailable")
+    services.catalog.touch(entry_id(key), day)

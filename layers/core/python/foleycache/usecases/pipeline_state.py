@@ -3,13 +3,12 @@
 One model for the whole pipeline instead of untyped dicts: each step
 validates what it receives and returns a copy with its own fields set, so a
 missing or misspelt field fails loudly at the step that needs it. The state
-stays small (well under the 256 KB limit): media and fingerprints travel as
-S3 references.
+stays small (well under the 256 KB limit): media travel as S3 references.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +28,9 @@ class PipelineState(BaseModel):
     model_version: str = ""
     cache_key: str = ""
     duration_s: float = 0.0
-    fingerprint_ref: str = ""  # cache-bucket key of the stored Fingerprint JSON
+    # Fingerprint.to_dict(): ~3 KB + 11 bytes per second of video, well inside the state
+    # limit; it travels with the state so a cache hit is verified without another read.
+    fingerprint_data: dict[str, Any] = Field(default_factory=dict)
     sha256: str = ""  # the upload's S3 SHA-256 checksum (base64), when it carried one
 
     cache: str = ""  # CacheOutcome value once the audio is known
@@ -40,6 +41,7 @@ class PipelineState(BaseModel):
     waited_s: float = 0.0
     wait_s: int = Field(default=1, ge=1)
     outputs: dict[str, str] = Field(default_factory=dict)
+    timings_ms: dict[str, float] = Field(default_factory=dict)  # of the fast, unannounced stages
 
 
 class StepFailure(BaseModel):

@@ -12,7 +12,6 @@ dies, its lease expires and the next waiter wins.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 
@@ -25,21 +24,19 @@ from foleycache.usecases.fingerprint_upload import key_of
 from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.services import Services
-from foleycache.usecases.stage_timer import stage
+from foleycache.usecases.stage_timer import QuietStage
 
 log = logging.getLogger(__name__)
 
 
-def _fingerprint(services: Services, state: PipelineState) -> Fingerprint | None:
-    raw = services.cache_blobs.get_bytes(state.fingerprint_ref) if state.fingerprint_ref else None
-    return Fingerprint.from_dict(json.loads(raw)) if raw is not None else None
+def _fingerprint(state: PipelineState) -> Fingerprint | None:
+    return Fingerprint.from_dict(state.fingerprint_data) if state.fingerprint_data else None
 
 
 def _serve(
     services: Services, state: PipelineState, outcome: CacheOutcome, entry: CacheEntry
 ) -> PipelineState:
     track_hit(services, entry.key)
-    services.jobs.update(state.job_id, cache=outcome.value)
     return state.model_copy(
         update={
             "cache": outcome.value,
@@ -100,29 +97,30 @@ def _near(
 
 
 def lookup(services: Services, state: PipelineState) -> PipelineState:
-    with stage(services.jobs, state.job_id, "lookup"):
-        fingerprint = _fingerprint(services, state)
-        served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
-    return served or state.model_copy(update={"next": "lease"})
+    timer = QuietStage("lookup")
+    fingerprint = _fingerprint(state)
+    served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
+    return timer.stamp(served or state.model_copy(update={"next": "lease"}))
 
 
 def lease_or_wait(services: Services, state: PipelineState) -> PipelineState:
-    with stage(services.jobs, state.job_id, "lease"):
-        served = _served(services, state, _fingerprint(services, state))
-        if served is not None:
-            return served
-        lease = Lease(
-            services.leases,
-            key_of(state).lease_id,
-            duration_s=services.settings.lease_s,
-            clock=services.clock,
+    timer = QuietStage("lease")
+    served = _served(services, state, _fingerprint(state))
+    if served is not None:
+        return timer.stamp(served)
+    lease = Lease(
+        services.leases,
+        key_of(state).lease_id,
+        duration_s=services.settings.lease_s,
+        clock=services.clock,
+    )
+    holder = lease.try_acquire()
+    if holder is None:
+        return timer.stamp(state.model_copy(update={"next": "infer", "lease_token": lease.token}))
+    if state.waited_s >= services.settings.lease_wait_max_s:
+        raise InferenceFailed(
+            f"gave up after waiting {state.waited_s:.0f} s for another job making this audio"
         )
-        holder = lease.try_acquire()
-        if holder is None:
-            return state.model_copy(update={"next": "infer", "lease_token": lease.token})
-        if state.waited_s >= services.settings.lease_wait_max_s:
-            raise InferenceFailed(
-                f"gave up after waiting {state.waited_s:.0f} s for another job making this audio"
-            )
-        services.metrics.count("LeaseWait")
-        return state.model_copy(update={"next": "wait", "waited_s": state.waited_s + state.wait_s})
+    services.metrics.count("LeaseWait")
+    waited = state.waited_s + state.wait_s
+    return timer.stamp(state.model_copy(update={"next": "wait", "waited_s": waited}))
