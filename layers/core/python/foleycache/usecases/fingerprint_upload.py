@@ -16,7 +16,6 @@ from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
 from foleycache.fingerprint import FINGERPRINT_VERSION, fingerprint_video
 from foleycache.media.limits import check_limits
 from foleycache.media.probe import probe
-from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.repeat_memory import exact_scope, find_exact, remembered_failure
 from foleycache.usecases.services import Services
@@ -128,7 +127,6 @@ def _exact_repeat(
     if hit is None:
         return None
     _, entry = hit
-    track_hit(services, key)
     services.metrics.count("ExactHit")
     outputs = _reuse_outputs(services, state.job_id, record.outputs)
     services.jobs.update(
@@ -154,6 +152,7 @@ def _exact_repeat(
             "sha256": sha,
             "cache": "exact",
             "audio_key": entry.audio_key,
+            "served_fingerprint": key.fingerprint,
             "outputs": outputs,
             "next": "done" if outputs else "mux",
         }

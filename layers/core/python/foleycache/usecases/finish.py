@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 
 from foleycache.core.job import JobStatus
-from foleycache.core.keys import prompt_md5
+from foleycache.core.keys import CacheKey, prompt_md5
+from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.pipeline_state import FailedState, PipelineState
 from foleycache.usecases.repeat_memory import (
     ExactRecord,
@@ -22,6 +23,15 @@ from foleycache.usecases.services import Services
 
 
 def succeed(services: Services, state: PipelineState) -> PipelineState:
+    """Record the outcome; hits are tracked here, off the lookup's latency path."""
+    if state.served_fingerprint:
+        served = CacheKey(
+            state.served_fingerprint,
+            state.prompt_md5,
+            state.model_version,
+            state.fingerprint_version,
+        )
+        track_hit(services, served)
     if state.sha256 and state.fingerprint:
         scope = exact_scope(
             state.model_version, state.fingerprint_version, state.sha256, state.prompt_md5

@@ -21,7 +21,6 @@ from foleycache.core.job import CacheOutcome
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.usecases.fingerprint_upload import key_of
-from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.services import Services
 from foleycache.usecases.stage_timer import QuietStage
@@ -36,7 +35,6 @@ def _fingerprint(state: PipelineState) -> Fingerprint | None:
 def _serve(
     services: Services, state: PipelineState, outcome: CacheOutcome, entry: CacheEntry
 ) -> PipelineState:
-    track_hit(services, entry.key)
     return state.model_copy(
         update={
             "cache": outcome.value,
