@@ -79,7 +79,8 @@ def test_fingerprint_has_the_promised_shape(dog: Fingerprint) -> None:
     assert dog.hex == f"{dog.code:016x}" and len(dog.hex) == 16
     assert dog.vector.dtype == np.float32 and dog.vector.shape == (512,)
     assert abs(float(np.linalg.norm(dog.vector)) - 1.0) < 1e-5
-    assert dog.frame_signatures.dtype == np.uint64 and len(dog.frame_signatures) == 4
+    # Two motion signatures per second: a 4 s clip has 8.
+    assert dog.frame_signatures.dtype == np.uint64 and len(dog.frame_signatures) == 8
     assert abs(dog.duration_s - 4.0) < 0.1
     assert dog.frames >= 115  # 29.97 fps for 4 s: every frame decoded, not only the samples
     assert dog.version == FINGERPRINT_VERSION
@@ -104,6 +105,27 @@ def test_different_clips_of_equal_length_do_not_match(
     assert not d.same
     assert "duration" not in d.reason  # rejected on content, not on length
     assert d.hamming > FIND_RADIUS
+
+
+def test_short_clip_matches_its_reencode(tmp_path: Path, clips_dir: Path) -> None:
+    """2.4 s is enough for the temporal check (v1 sampled it twice and rejected every copy)."""
+    clip = clips_dir / "moviepy_fire2.mp4"
+    copy = tmp_path / "fire_480p.mp4"
+    _ffmpeg("-i", str(clip), "-an", "-vf", "scale=-2:480", "-crf", "30", str(copy))
+    a, b = fingerprint_video(clip), fingerprint_video(copy)
+    assert len(a.frame_signatures) >= 4
+    d = decide(a, b)
+    assert d.same, d.reason
+
+
+def test_too_short_for_the_temporal_check_never_matches(tmp_path: Path, clips_dir: Path) -> None:
+    """Under 2 s a motion median is no evidence, so not even the same file is served."""
+    cut = tmp_path / "dog_1s.mp4"
+    _ffmpeg("-i", str(clips_dir / "sam2_01_dog.mp4"), "-t", "1.2", "-an", str(cut))
+    fp = fingerprint_video(cut)
+    d = decide(fp, fingerprint_video(cut))
+    assert not d.same and "too short" in d.reason
+    assert d.similarity > 0.9999  # identical content: rejected for length alone
 
 
 def test_durations_must_agree(dog: Fingerprint) -> None:
@@ -135,6 +157,15 @@ def test_round_trip_through_json(dog: Fingerprint) -> None:
     back = Fingerprint.from_dict(json.loads(text))
     assert back == dog
     assert back.hex == dog.hex and back.vector.dtype == np.float32
+
+
+def test_ten_minute_record_stays_under_16_kb(dog: Fingerprint) -> None:
+    """600 s (the longest accepted video) at 2 signatures per second still fits."""
+    signatures = np.resize(dog.frame_signatures, 1200)
+    longest = dataclasses.replace(dog, frame_signatures=signatures, duration_s=600.0)
+    text = json.dumps(longest.to_dict())
+    assert len(text) < 16_000
+    assert Fingerprint.from_dict(json.loads(text)) == longest
 
 
 def test_code_is_stable_across_processes(media: dict[str, Path]) -> None:

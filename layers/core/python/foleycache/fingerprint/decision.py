@@ -4,27 +4,38 @@ Why a second stage: a 64-bit code within ``FIND_RADIUS`` bits demands cosine
 ~0.98, which honest re-encodes with subtitles, logos or combined edits do not
 reach; widening the radius instead lets different videos in. So the code only
 *finds* candidates, and this module *decides* on the stored 512-d vector, the
-per-second signatures aligned in time, and the durations.
+motion signatures (2 per second) aligned in time, and the durations.
 
 Safety rule: a different video must never be declared the same (it would be
 served a stranger's soundtrack). Every test below must pass. Thresholds come
-from bench/fingerprint_eval.py (results/fingerprint_eval.json, v1, 91
+from bench/fingerprint_eval.py (results/fingerprint_eval.json, v2, 91
 positives, 4,116 cross-clip and 27 same-shot segment negatives, centring
 refitted leave-pair-out):
 
 - cosine of the 512-d vectors: cross-clip negatives reach at most 0.47,
   positives go down to 0.81 -> ``MIN_SIMILARITY`` 0.80. It cannot separate
   segments of one shot (up to 0.98), hence the second test.
-- median per-second Hamming distance of the motion signatures (see
-  ``extract.frame_signatures``): closest segment pair 10 bits, so
-  ``MAX_FRAME_HAMMING`` is 9. Positives of clips with >= 3 sampled seconds
-  stay <= 9 except one crop (13); the 2.4 s clip (2 samples) has 11-14 on
-  every edit and is rejected: a miss costs a GPU run, a false match a
-  stranger's soundtrack.
-- ``FIND_RADIUS`` stays 5: it finds 57 % of positives and 0 of 4,116
-  cross-clip pairs; at 12 it would find 89 % of positives (max 18 bits), but
-  4 segment pairs lie at 3-7 bits anyway, so widening buys recall only, and
-  the decision, not the radius, is what keeps false matches at 0.
+- median Hamming distance of the time-aligned motion signatures (2 per
+  second, see ``extract.frame_signatures``): closest segment pair 16 bits,
+  cross-clip pairs >= 27, furthest positive 10 (all 13 edits of all 7 clips,
+  the 2.4 s clip included) -> ``MAX_FRAME_HAMMING`` 11 (v1, 1 sample/s:
+  closest 10, furthest 13, and 11-14 for the 2.4 s clip, rejected on every
+  edit). Cutting the originals into windows
+  gives many more same-shot pairs: 318 pairs of 2-4 s windows stay >= 12
+  (one 2.5 s pair at 12, the rest >= 16), so 12 would not be safe. With the
+  sampling grid moved by 1/8 or 1/4 s: closest segment pair 14-16, furthest
+  positive 8-9.
+  Blurring the thumbnails lowered both sides alike (sigma 1.2 cells:
+  positives <= 7.5, segments down to 11), so it is not used.
+- at least ``MIN_ALIGNED`` aligned signatures (2 s): below that a median is
+  not evidence (adjacent 1 s windows of one shot came down to 8 bits, 4 of
+  622 pairs <= 11; 1.5 s windows 2 of 251). Shorter videos are never
+  matched: a miss costs a GPU run, a false match a stranger's soundtrack.
+- ``FIND_RADIUS`` stays 5: it finds 58 % of positives and none of the 4,116
+  cross-clip pairs (closest 12 bits), but 6 segment pairs lie within 5 bits
+  anyway, so widening
+  buys recall only, and the decision, not the radius, is what keeps false
+  matches at 0.
 
 Duration rule: |a - b| <= max(0.5 s, 2 % of the longer). Beyond that the
 cached soundtrack would drift audibly out of sync (a 2 % error is 0.2 s at
@@ -40,6 +51,7 @@ import numpy as np
 
 from foleycache.fingerprint.hashing import hamming, hamming_many, swap_halves
 from foleycache.fingerprint.record import Fingerprint
+from foleycache.fingerprint.sampling import SIGNATURE_FPS
 
 #: Hamming radius used to find candidates by code (the seed contract).
 FIND_RADIUS = 5
@@ -47,10 +59,13 @@ DURATION_ABS_S = 0.5
 DURATION_REL = 0.02
 #: Minimum cosine of the pooled vectors.
 MIN_SIMILARITY = 0.80
-#: Maximum median Hamming distance between time-aligned per-second signatures.
-MAX_FRAME_HAMMING = 9
-#: Alignment shifts tried (in sampled seconds): trims of up to one second at either end.
-MAX_SHIFT = 1
+#: Maximum median Hamming distance between time-aligned signatures.
+MAX_FRAME_HAMMING = 11
+#: Alignment shifts tried: trims of up to one second at either end, in signatures.
+MAX_SHIFT_S = 1.0
+MAX_SHIFT = round(MAX_SHIFT_S * SIGNATURE_FPS)
+#: Fewest aligned signatures (2 s at SIGNATURE_FPS) whose median counts as evidence.
+MIN_ALIGNED = 4
 
 
 @dataclass(frozen=True)
@@ -59,7 +74,7 @@ class MatchDecision:
     similarity: float
     same: bool
     reason: str
-    #: Median per-second Hamming distance at the best alignment (64 when not comparable).
+    #: Median signature Hamming distance at the best alignment (64 when not comparable).
     frame_hamming: float = 64.0
 
 
@@ -68,7 +83,10 @@ def durations_agree(a: float, b: float) -> bool:
 
 
 def aligned_frame_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Median per-second Hamming distance at the best shift (<= MAX_SHIFT s) and orientation."""
+    """Median signature Hamming distance at the best shift and orientation.
+
+    64.0 when no shift leaves ``MIN_ALIGNED`` signatures side by side.
+    """
     return min(_aligned(a, b), _aligned(a, swap_halves(b)))
 
 
@@ -78,7 +96,7 @@ def _aligned(a: np.ndarray, b: np.ndarray) -> float:
         x = a[max(shift, 0) :]
         y = b[max(-shift, 0) :]
         n = min(len(x), len(y))
-        if n == 0 or n < min(len(a), len(b)) - MAX_SHIFT:
+        if n < max(MIN_ALIGNED, min(len(a), len(b)) - MAX_SHIFT):
             continue
         best = min(best, float(np.median(hamming_many(x[:n], y[:n]))))
     return best
@@ -97,8 +115,11 @@ def decide(a: Fingerprint, b: Fingerprint) -> MatchDecision:
     if similarity < MIN_SIMILARITY:
         reason = f"similarity {similarity:.3f} < {MIN_SIMILARITY}"
         return MatchDecision(h, similarity, False, reason, frame_h)
-    if frame_h > MAX_FRAME_HAMMING:
-        reason = f"per-second signatures differ (median H={frame_h:g} > {MAX_FRAME_HAMMING})"
+    if min(len(a.frame_signatures), len(b.frame_signatures)) < MIN_ALIGNED:
+        reason = f"too short for the temporal check (< {MIN_ALIGNED} signatures)"
         return MatchDecision(h, similarity, False, reason, frame_h)
-    reason = f"same: similarity {similarity:.3f}, per-second median H={frame_h:g}"
+    if frame_h > MAX_FRAME_HAMMING:
+        reason = f"motion signatures differ (median H={frame_h:g} > {MAX_FRAME_HAMMING})"
+        return MatchDecision(h, similarity, False, reason, frame_h)
+    reason = f"same: similarity {similarity:.3f}, signature median H={frame_h:g}"
     return MatchDecision(h, similarity, True, reason, frame_h)

@@ -1,24 +1,26 @@
 """From a video file to a ``Fingerprint``.
 
-Pipeline (each step's reason is in its module): 1 frame/s by timestamp
-(sampling) -> black-border autocrop over all samples (borders) -> per second a
-mirror-averaged EfficientNet-Lite0 embedding of the greyscale frame (cnn) and
-64 colour/layout/edge numbers (handcrafted) -> centring (calibration) -> a
-fixed projection to 448 + 64 = 512 dimensions -> temporal pooling weighted by
+Pipeline (each step's reason is in its module): 1 frame/s by timestamp, plus
+small grey frames at 2/s for the signatures (sampling) -> black-border
+autocrop over all samples (borders) -> per second a mirror-averaged
+EfficientNet-Lite0 embedding of the greyscale frame (cnn) and 64
+colour/layout/edge numbers (handcrafted) -> centring (calibration) -> a fixed
+projection to 448 + 64 = 512 dimensions -> temporal pooling weighted by
 how much picture a second carries -> L2 norm -> 64-bit SimHash (hashing).
 
 Why weighted pooling: black, faded or flat seconds look alike in every video;
 down-weighting them (weight = clip(contrast / 32, 0.1, 1)) keeps a
 fade-to-black from pulling unrelated videos together.
 
-Why per-second signatures of the *moving* part of a 16x16 thumbnail: segments
-of one shot share background, camera and duration, and their pooled vectors
-reach cosine 0.98, so the vector cannot tell them apart. Removing the
+Why signatures of the *moving* part of a 16x16 thumbnail, twice a second:
+segments of one shot share background, camera and duration, and their pooled
+vectors reach cosine 0.98, so the vector cannot tell them apart. Removing the
 video's own mean thumbnail leaves what moves. Measured on the 27 segment pairs
-(median aligned Hamming, closest pair / furthest positive of >= 3 s clips):
-85 % removal 8.5 / 22, 95 % 14 / 15, 100 % 10 (next 18) / 13 (one crop; all
-other edits <= 9) -> 100 %. (The 22 was a watermark in a pillarbox bar,
-since fixed in ``borders``.)
+(median aligned Hamming, closest pair / furthest positive): at 1 sample/s
+(v1) 10 / 13 for clips >= 3 s and 14 for the 2.4 s clip (2 samples: its two
+motion residuals are each other's negatives, so the median is noise); at
+2 samples/s from small grey frames (v2) 16 / 10 over all 91 positives, the
+2.4 s clip included (its 13 edits at 2-9).
 The hyperplanes are mirror-structured so a flipped copy is compared by
 swapping code halves (hashing.mirror_hyperplanes).
 """
@@ -40,7 +42,6 @@ from foleycache.fingerprint.calibration import Calibration, shipped
 from foleycache.fingerprint.hashing import mirror_hyperplanes, simhash
 from foleycache.fingerprint.record import VECTOR_DIM, Fingerprint
 from foleycache.fingerprint.sampling import sample_video
-from foleycache.fingerprint.version import FINGERPRINT_VERSION
 
 CNN_DIM = VECTOR_DIM - handcrafted.DIM
 #: Share of each second's squared norm given to the hand-made features: enough for colour
@@ -50,12 +51,15 @@ HAND_SHARE = 0.15
 #: Contrast (grey std) at which a second counts fully in the temporal pool.
 FULL_WEIGHT_CONTRAST = 32.0
 MIN_WEIGHT = 0.1
-#: Side of the per-second luma thumbnail behind ``frame_signatures``.
+#: Side of the luma thumbnail (one per signature sample) behind ``frame_signatures``.
 THUMB = 16
 #: Share of the video's own average thumbnail removed before hashing each second.
 #: The rest of the signal is what moves: segments of one static shot (same
 #: background, same duration) differ there, edited copies of one video do not.
 BACKGROUND_REMOVAL = 1.0
+#: Seed of the CNN projection: the one measured since v1 (codes still change with
+#: the version through the hashing hyperplanes, and the version is in every cache key).
+PROJECTION_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class VideoFeatures:
 
     heads: np.ndarray  # (seconds, cnn.HEAD_DIM)
     hands: np.ndarray  # (seconds, handcrafted.DIM)
-    thumbs: np.ndarray  # (seconds, THUMB, THUMB) per-frame standardised luma
+    thumbs: np.ndarray  # (signature samples, THUMB, THUMB) per-frame standardised luma
     weights: np.ndarray  # (seconds,)
     times_s: np.ndarray  # (seconds,)
     duration_s: float
@@ -76,9 +80,11 @@ def _projection() -> np.ndarray:
     """Fixed orthonormal map from the CNN's 1280 dimensions to CNN_DIM (seeded by version).
 
     Orthonormal columns keep the geometry of the centred embedding as well as a
-    1280 -> 448 map can, without fitting anything on data.
+    1280 -> 448 map can, without fitting anything on data. Seeded by
+    ``PROJECTION_SEED``, not the version, so that the cosine margins measured
+    with it stay valid when only signatures or the decision rule change.
     """
-    rng = np.random.default_rng([0x5EED, FINGERPRINT_VERSION, cnn.HEAD_DIM, CNN_DIM])
+    rng = np.random.default_rng([0x5EED, PROJECTION_SEED, cnn.HEAD_DIM, CNN_DIM])
     q, _ = np.linalg.qr(rng.standard_normal((cnn.HEAD_DIM, CNN_DIM)))
     return q.astype(np.float32)
 
@@ -91,7 +97,7 @@ def video_features(path: Path) -> VideoFeatures:
     greys = [cv2.cvtColor(c, cv2.COLOR_BGR2GRAY) for c in crops]
     heads = cnn.embed(greys)
     hands = np.stack([handcrafted.frame_features(c) for c in crops])
-    thumbs = np.stack([_thumbnail(g) for g in greys])
+    thumbs = np.stack([_thumbnail(box.apply(g)) for g in sampled.signature_frames])
     contrast = np.array([float(g.std()) for g in greys], dtype=np.float32)
     weights = np.clip(contrast / FULL_WEIGHT_CONTRAST, MIN_WEIGHT, 1.0)
     return VideoFeatures(
@@ -112,7 +118,7 @@ def _thumbnail(grey: np.ndarray) -> np.ndarray:
 
 
 def frame_signatures(thumbs: np.ndarray) -> np.ndarray:
-    """uint64 per second: mirror-structured SimHash of the motion-emphasised thumbnail."""
+    """uint64 per signature sample: mirror-structured SimHash of the motion-emphasised thumbnail."""
     moving = thumbs - BACKGROUND_REMOVAL * thumbs.mean(axis=0, keepdims=True)
     return simhash(moving.reshape(len(thumbs), -1), mirror_hyperplanes(THUMB, THUMB))
 

@@ -1,13 +1,13 @@
 """The stored form of a fingerprint: what a cache entry keeps to be matched later.
 
 Why these fields: ``code`` finds candidates cheaply (Hamming radius), while the
-``vector`` and the per-second ``frame_signatures`` let ``decide`` verify a
+``vector`` and the twice-a-second ``frame_signatures`` let ``decide`` verify a
 candidate on much richer data, and ``duration_s`` makes sure the cached
 soundtrack lines up with the new video.
 
 Guarantee: ``Fingerprint.from_dict(fp.to_dict())`` equals ``fp`` field by field,
 the dict is JSON-safe and under 16 KB for videos up to 10 minutes
-(vector 2 KB, signatures 8 bytes per second, base64).
+(vector 2 KB, signatures 16 bytes per second, base64: 15.65 KB at 600 s).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Fingerprint:
     code: int
     #: float32 (512,), L2-normalised, weighted temporal pool of per-second features.
     vector: np.ndarray
-    #: uint64 (seconds,): SimHash of each sampled second's features, in time order.
+    #: uint64 (2 per second,): SimHash of each signature sample's motion, in time order.
     frame_signatures: np.ndarray
     duration_s: float
     #: Frames decoded (not sampled): a cheap sanity figure for logs.

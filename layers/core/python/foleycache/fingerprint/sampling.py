@@ -1,8 +1,9 @@
-"""One frame per second of a video, decoded once, at a fixed working size.
+"""One frame per second (and a small grey one twice a second) of a video, decoded once.
 
 Why OpenCV ``grab()``/``retrieve()``: every frame has to be decoded anyway
 (inter-frame codecs), but only one per second needs the costly YUV->BGR
-conversion and resize; this was the fastest of the sampling strategies
+conversion and resize (two per second here: the 2/s signature grid
+contains the 1/s CNN grid); this was the fastest of the sampling strategies
 measured (1.1-1.8x faster than reading every frame, seeking was 1.2-6x
 slower). Frames are chosen by presentation timestamp, not by index, so
 variable-frame-rate files and frame-rate conversions (30 -> 24 fps) sample
@@ -30,9 +31,21 @@ SAMPLE_HEIGHT = 360
 #: Frames are then kept at this height for feature extraction: memory stays at
 #: ~170 KB per sampled second (about 100 MB for a 10-minute video).
 WORK_HEIGHT = 180
-#: Sampling instants are the middle of every second: a frame-rate change moves the
-#: nearest frame by at most half a frame interval either way.
-SAMPLE_PHASE_S = 0.5
+#: CNN sampling instants are the middle of every second: a frame-rate change moves
+#: the nearest frame by at most half a frame interval either way.
+SAMPLE_PHASE = 0.5
+#: Rate of the small greyscale frames behind the motion signatures (see
+#: ``extract.frame_signatures``): denser than the CNN's 1/s because the temporal
+#: check needs >= 4 samples (``decision.MIN_ALIGNED``), which a 2.4 s clip has at
+#: 2/s but not at 1/s. 4/s measured no better (furthest positive 8 bits, closest
+#: segment pair 16 at both rates) and would push a 10-minute record past 16 KB.
+#: Cost: one retrieve per second more than the CNN alone, as the grids are shared
+#: (sampling CPU on the 7 clips +8 % over v1; +13-18 % with a separate grid).
+SIGNATURE_FPS = 2.0
+#: Signature frames are reduced by an integer factor to at least this height: an
+#: integer-factor area resize costs ~0.3 ms on a 720p frame (3.8 ms for an arbitrary
+#: factor), and the frame only has to feed a 16x16 thumbnail.
+SIGNATURE_MIN_HEIGHT = 64
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,10 @@ class SampledVideo:
 
     #: BGR uint8 frames of height WORK_HEIGHT, one per sampled second.
     frames: list[np.ndarray]
+    #: Greyscale uint8 frames at SIGNATURE_FPS (64-127 rows; videos under 128 rows
+    #: keep their own height), and their times.
+    signature_frames: list[np.ndarray]
+    signature_times_s: list[float]
     #: Per sample, the share of non-dark pixels in every row / column of the 360p
     #: frame: enough to find letterbox/pillarbox bars later without keeping 360p frames.
     row_lit: list[np.ndarray]
@@ -78,27 +95,50 @@ def _keep(
     times.append(t)
 
 
-def sample_video(path: Path, fps: float = 1.0) -> SampledVideo:
-    """Decode ``path`` and keep one frame per ``1/fps`` seconds (by timestamp)."""
+def _signature_frame(frame: np.ndarray) -> np.ndarray:
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    h, w = grey.shape
+    k = max(1, h // SIGNATURE_MIN_HEIGHT)
+    # Trim the remainder evenly from both sides so the factor is exact (fast path);
+    # at most k - 1 pixels, under 1 % of either dimension.
+    y0, x0 = (h % k) // 2, (w % k) // 2
+    exact = grey[y0 : y0 + h - h % k, x0 : x0 + w - w % k]
+    small: np.ndarray = cv2.resize(
+        exact, (max(1, w // k), max(1, h // k)), interpolation=cv2.INTER_AREA
+    )
+    return small
+
+
+def sample_video(
+    path: Path, fps: float = 1.0, signature_fps: float = SIGNATURE_FPS
+) -> SampledVideo:
+    """Decode ``path``: one frame per ``1/fps`` s, one small grey one per ``1/signature_fps`` s."""
     if not path.is_file() or path.stat().st_size == 0:
         raise InvalidVideo(f"{path.name}: missing or empty file")
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         raise InvalidVideo(f"{path.name}: not a readable video")
     try:
-        return _sample_open(cap, path, fps)
+        return _sample_open(cap, path, fps, signature_fps)
     finally:
         cap.release()
 
 
-def _sample_open(cap: cv2.VideoCapture, path: Path, fps: float) -> SampledVideo:
+def _sample_open(
+    cap: cv2.VideoCapture, path: Path, fps: float, signature_fps: float
+) -> SampledVideo:
     nominal_fps = cap.get(cv2.CAP_PROP_FPS)
-    step = 1.0 / fps
+    step, sig_step = 1.0 / fps, 1.0 / signature_fps
     frames: list[np.ndarray] = []
     row_lit: list[np.ndarray] = []
     col_lit: list[np.ndarray] = []
     times: list[float] = []
-    next_t = SAMPLE_PHASE_S * step
+    sig_frames: list[np.ndarray] = []
+    sig_times: list[float] = []
+    next_t = SAMPLE_PHASE * step
+    # The signature grid contains the 1/s grid (0, 0.5, 1.0, ... s at 2/s), so every
+    # other signature comes from a frame already retrieved for the CNN.
+    next_sig_t = next_t % sig_step
     decoded = 0
     last_t = -1.0
     intervals: list[float] = []
@@ -111,25 +151,38 @@ def _sample_open(cap: cv2.VideoCapture, path: Path, fps: float) -> SampledVideo:
         if last_t >= 0 and t > last_t:
             intervals.append(t - last_t)
         decoded += 1
-        if decoded == 1 and t + 1e-6 < next_t:
-            # Kept only for clips that end before the first sampling instant.
-            ok, frame = cap.retrieve()
-            first_frame = frame if ok and frame is not None and frame.size else None
-        # A sample is due if this frame is the first at or after the next instant,
-        # or the stream started late (first frame beyond the first instant).
-        if t + 1e-6 >= next_t or (not frames and t > next_t):
-            ok, frame = cap.retrieve()
-            if ok and frame is not None and frame.size:
+        # A sample is due if this frame is the first at or after the next instant
+        # (a stream that starts late samples its first frame).
+        due = t + 1e-6 >= next_t
+        sig_due = t + 1e-6 >= next_sig_t
+        if due or sig_due or decoded == 1:
+            # One retrieve (the costly colour conversion) serves both grids; the
+            # first frame is kept only for clips that end before the first instant.
+            ok, retrieved = cap.retrieve()
+            frame = retrieved if ok and retrieved is not None and retrieved.size else None
+            if decoded == 1:
+                first_frame = frame
+            if frame is not None and due:
                 _keep(frame, t, frames, row_lit, col_lit, times)
+            if frame is not None and sig_due:
+                sig_frames.append(_signature_frame(frame))
+                sig_times.append(t)
+            if frames and sig_frames:
+                first_frame = None  # a full-size frame: don't hold it through the loop
             while next_t <= t + 1e-6:
                 next_t += step
+            while next_sig_t <= t + 1e-6:
+                next_sig_t += sig_step
         last_t = max(last_t, t)
     if decoded == 0:
         raise InvalidVideo(f"{path.name}: no decodable video frames")
     if not frames and first_frame is not None:
         _keep(first_frame, 0.0, frames, row_lit, col_lit, times)
-    if not frames:
+    if not sig_frames and first_frame is not None:
+        sig_frames.append(_signature_frame(first_frame))
+        sig_times.append(0.0)
+    if not frames or not sig_frames:
         raise InvalidVideo(f"{path.name}: no frame could be converted")
     frame_interval = float(np.median(intervals)) if intervals else step
     duration = max(last_t, 0.0) + frame_interval
-    return SampledVideo(frames, row_lit, col_lit, times, duration, decoded)
+    return SampledVideo(frames, sig_frames, sig_times, row_lit, col_lit, times, duration, decoded)
