@@ -358,6 +358,7 @@ def replay(
     settings = services.settings
     pair_of_upload: dict[str, tuple[str, str]] = {}
     first_job: dict[tuple[str, str], str] = {}
+    first_fingerprint: dict[tuple[str, str], dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
     for req in requests:
         key = f"uploads/{req.index:04d}{req.file.suffix}"
@@ -398,9 +399,13 @@ def replay(
             served_prompt=served_pair[1],
             wrong_reuse=served_pair != (req.video, req.prompt),
         )
-        if state.cache == "miss" and oracle_hit:
-            row["why_missed"] = explain_miss(services, first_job[(req.video, req.prompt)], job_id)
-        first_job.setdefault((req.video, req.prompt), job_id)
+        pair = (req.video, req.prompt)
+        if state.cache == "miss" and oracle_hit and pair in first_fingerprint:
+            row["why_missed"] = explain_miss(first_fingerprint[pair], state.fingerprint_data)
+            row["why_missed"]["first_job"] = first_job[pair]
+        first_job.setdefault(pair, job_id)
+        if state.fingerprint_data:
+            first_fingerprint.setdefault(pair, state.fingerprint_data)
         rows.append(row)
         print(
             f"  {scenario} #{req.index:03d} {req.kind:<11} {req.video:<28} "
@@ -409,17 +414,10 @@ def replay(
     return summarise(scenario, rows, inference.calls)
 
 
-def explain_miss(services: Services, first_job: str, job_id: str) -> dict[str, Any]:
+def explain_miss(stored: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
     """Why an oracle hit missed: the product's own decision on the two fingerprints."""
-    stored = services.cache_blobs.get_bytes(f"work/{first_job}/fingerprint.json")
-    mine = services.cache_blobs.get_bytes(f"work/{job_id}/fingerprint.json")
-    if stored is None or mine is None:
-        return {"reason": "no stored fingerprint to compare (exact-bytes path of the first job)"}
-    decision = decide(
-        Fingerprint.from_dict(json.loads(stored)), Fingerprint.from_dict(json.loads(mine))
-    )
+    decision = decide(Fingerprint.from_dict(stored), Fingerprint.from_dict(mine))
     return {
-        "first_job": first_job,
         "hamming": decision.hamming,
         "similarity": round(decision.similarity, 3),
         "frame_hamming": decision.frame_hamming,
