@@ -223,3 +223,14 @@ def test_rotation_metadata_is_applied(tmp_path: Path, clips_dir: Path) -> None:
     b = sample_video(upright).frames[0].astype(np.float32)
     # Fire flickers between the nearest frames of the two files, so compare orientations.
     assert 2 * np.abs(a - b).mean() < np.abs(a - b[::-1, ::-1]).mean()
+
+
+def test_partition_median_equals_numpy_median() -> None:
+    import numpy as np
+
+    from foleycache.fingerprint.decision import _median
+
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        values = rng.integers(0, 65, size=int(rng.integers(1, 90)))
+        assert _median(values) == float(np.median(values))
