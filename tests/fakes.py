@@ -10,6 +10,7 @@ from foleycache.core.errors import NotFound, StorageUnavailable
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.lease import LeaseRecord
 from foleycache.core.ports import ObjectInfo
+from foleycache.usecases.services import Services
 
 
 class MemoryBlobStore:
@@ -236,3 +237,23 @@ class MemoryCatalog:
     def set_archived(self, entry_id: str, archived: bool) -> None:
         day, _ = self.last[entry_id]
         self.last[entry_id] = (day, archived)
+
+
+def fake_services(**overrides: Any) -> Services:
+    """Services wired to the in-memory fakes; keyword arguments replace single ports."""
+    from foleycache.core.clock import FakeClock
+    from foleycache.settings import Settings
+
+    parts: dict[str, Any] = {
+        "settings": Settings.from_env({}),
+        "uploads": MemoryBlobStore("foleycache-uploads"),
+        "cache_blobs": MemoryBlobStore("foleycache-cache"),
+        "hot": MemoryHotCache(),
+        "jobs": MemoryJobStore(),
+        "leases": MemoryLeaseStore(),
+        "inference": None,
+        "workflow": RecordingWorkflow(),
+        "clock": FakeClock(),
+    }
+    parts.update(overrides)
+    return Services(**parts)

@@ -7,34 +7,17 @@ from datetime import UTC, datetime
 from foleycache.core.clock import FakeClock
 from foleycache.core.entry import CacheEntry
 from foleycache.core.keys import CacheKey
-from foleycache.settings import Settings
 from foleycache.usecases.archival import ARCHIVE_TAG, archive_cold_entries
 from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.near_match import scope_of
 from foleycache.usecases.services import Services
-from tests.fakes import (
-    MemoryBlobStore,
-    MemoryCatalog,
-    MemoryHotCache,
-    MemoryJobStore,
-    MemoryLeaseStore,
-    MemoryNearIndex,
-    RecordingWorkflow,
-)
+from tests.fakes import MemoryCatalog, MemoryNearIndex, fake_services
 
 DAY = 86_400.0
 
 
 def make_services(clock: FakeClock) -> Services:
-    return Services(
-        settings=Settings.from_env({}),
-        uploads=MemoryBlobStore(),
-        cache_blobs=MemoryBlobStore(),
-        hot=MemoryHotCache(),
-        jobs=MemoryJobStore(),
-        leases=MemoryLeaseStore(),
-        inference=None,  # type: ignore[arg-type]
-        workflow=RecordingWorkflow(),
+    return fake_services(
         clock=clock,
         catalog=MemoryCatalog(),
         hot_index=MemoryNearIndex(),

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from foleycache.core.clock import FakeClock
 from foleycache.core.errors import InvalidPrompt
 from foleycache.core.job import JobStatus
-from foleycache.settings import Settings
 from foleycache.usecases.ingest import ingest_upload, submit_job
 from foleycache.usecases.services import Services
-from tests.fakes import (
-    MemoryBlobStore,
-    MemoryHotCache,
-    MemoryJobStore,
-    MemoryLeaseStore,
-    RecordingWorkflow,
-)
+from tests.fakes import fake_services
 
 
 class NoInference:
@@ -26,17 +18,7 @@ class NoInference:
 
 @pytest.fixture
 def services() -> Services:
-    return Services(
-        settings=Settings.from_env({}),
-        uploads=MemoryBlobStore("foleycache-uploads"),
-        cache_blobs=MemoryBlobStore("foleycache-cache"),
-        hot=MemoryHotCache(),
-        jobs=MemoryJobStore(),
-        leases=MemoryLeaseStore(),
-        inference=NoInference(),  # type: ignore[arg-type]
-        workflow=RecordingWorkflow(),
-        clock=FakeClock(),
-    )
+    return fake_services(inference=NoInference())
 
 
 def test_submitted_job_starts_when_its_upload_arrives(services: Services) -> None:

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-from foleycache.core.clock import FakeClock
 from foleycache.core.entry import CacheEntry
 from foleycache.core.keys import CacheKey
-from foleycache.settings import Settings
 from foleycache.usecases.archival import ARCHIVE_TAG
 from foleycache.usecases.invalidation import invalidate_model_version
-from foleycache.usecases.services import Services
-from tests.fakes import (
-    MemoryBlobStore,
-    MemoryHotCache,
-    MemoryJobStore,
-    MemoryLeaseStore,
-    RecordingWorkflow,
-)
+from tests.fakes import fake_services
 
 
 def test_only_the_named_version_is_removed_and_marked() -> None:
-    services = Services(
-        settings=Settings.from_env({}),
-        uploads=MemoryBlobStore(),
-        cache_blobs=MemoryBlobStore(),
-        hot=MemoryHotCache(),
-        jobs=MemoryJobStore(),
-        leases=MemoryLeaseStore(),
-        inference=None,  # type: ignore[arg-type]
-        workflow=RecordingWorkflow(),
-        clock=FakeClock(),
-    )
+    services = fake_services()
     keys = {
         v: CacheKey.for_request("0123456789abcdef", "rain", v, 1) for v in ("old", "old2", "new")
     }

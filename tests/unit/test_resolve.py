@@ -6,22 +6,14 @@ from typing import Any
 
 import pytest
 
-from foleycache.core.clock import FakeClock
 from foleycache.core.entry import CacheEntry
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.keys import CacheKey
 from foleycache.fingerprint import MatchDecision
-from foleycache.settings import Settings
 from foleycache.usecases import resolve
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.services import Services
-from tests.fakes import (
-    MemoryBlobStore,
-    MemoryHotCache,
-    MemoryJobStore,
-    MemoryLeaseStore,
-    RecordingWorkflow,
-)
+from tests.fakes import fake_services
 
 KEY = CacheKey.for_request("0123456789abcdef", "rain", "foley-ref-1", 1)
 
@@ -37,17 +29,7 @@ def setup(monkeypatch: pytest.MonkeyPatch) -> tuple[Services, PipelineState]:
     monkeypatch.setattr(
         resolve, "decide", lambda a, b: MatchDecision(0, 1.0 if a == b else 0.2, a == b, "stub")
     )
-    services = Services(
-        settings=Settings.from_env({}),
-        uploads=MemoryBlobStore(),
-        cache_blobs=MemoryBlobStore(),
-        hot=MemoryHotCache(),
-        jobs=MemoryJobStore(),
-        leases=MemoryLeaseStore(),
-        inference=None,  # type: ignore[arg-type]
-        workflow=RecordingWorkflow(),
-        clock=FakeClock(),
-    )
+    services = fake_services()
     services.jobs.create(JobRecord("job-00000001", JobStatus.RUNNING, "rain", 0.0, 0.0))
     services.cache.store(CacheEntry(KEY, KEY.l2_audio, 3.0, 48000, {"video": "A"}, 0.0))
     state = PipelineState(

@@ -14,6 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from foleycache.adapters.dynamodb_items import is_condition_failure
+
 _DAY_ITEM_TTL_S = 120 * 86_400
 
 
@@ -49,7 +51,7 @@ class DynamoCatalog:
                 ExpressionAttributeValues={":day": {"S": day}, ":no": {"BOOL": False}},
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 return False
             raise
         self.client.put_item(

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -37,3 +38,8 @@ def serialize_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def deserialize_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _from_dynamo(_de.deserialize(v)) for k, v in item.items()}
+
+
+def is_condition_failure(exc: ClientError) -> bool:
+    """DynamoDB's "the condition said no": a protocol answer, never an error."""
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")

@@ -7,7 +7,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from foleycache.adapters.dynamodb_items import deserialize_item, serialize, serialize_item
+from foleycache.adapters.dynamodb_items import (
+    deserialize_item,
+    is_condition_failure,
+    serialize,
+    serialize_item,
+)
 from foleycache.core.job import JobRecord, JobStatus
 
 _SK = "JOB"
@@ -35,7 +40,7 @@ class DynamoJobStore:
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 return False
             raise
         return True
@@ -92,7 +97,7 @@ class DynamoJobStore:
                 },
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if is_condition_failure(exc):
                 return False
             raise
         return True

@@ -12,15 +12,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from foleycache.adapters.dynamodb_items import deserialize_item
+from foleycache.adapters.dynamodb_items import deserialize_item, is_condition_failure
 from foleycache.core.lease import LeaseRecord
 
 _SK = "LEASE"
 _REAP_AFTER_S = 3600
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 class DynamoLeaseStore:
@@ -47,7 +43,7 @@ class DynamoLeaseStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not is_condition_failure(exc):
                 raise
             old = deserialize_item(exc.response.get("Item", {}))
             return LeaseRecord(
@@ -72,7 +68,7 @@ class DynamoLeaseStore:
                 },
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if is_condition_failure(exc):
                 return False
             raise
         return True
@@ -87,7 +83,7 @@ class DynamoLeaseStore:
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if is_condition_failure(exc):
                 return False
             raise
         return True
