@@ -134,4 +134,4 @@ def remembered_failure(
     body = json.loads(raw)
     cls = _error_classes().get(body["code"], FoleyError)
     services.metrics.count("NegativeHit")
-    return cls(body["message"])
+    return cls(f"{body['message']} (remembered: this upload and prompt failed recently)")
