@@ -8,7 +8,7 @@ motion signatures (2 per second) aligned in time, and the durations.
 
 Safety rule: a different video must never be declared the same (it would be
 served a stranger's soundtrack). Every test below must pass. Thresholds come
-from bench/fingerprint_eval.py (results/fingerprint_eval.json, v2, 91
+from bench/fingerprint_eval.py (results/fingerprint_eval.json, v3, 91
 positives, 4,116 cross-clip and 27 same-shot segment negatives, centring
 refitted leave-pair-out):
 
@@ -16,23 +16,31 @@ refitted leave-pair-out):
   positives go down to 0.81 -> ``MIN_SIMILARITY`` 0.80. It cannot separate
   segments of one shot (up to 0.98), hence the second test.
 - median Hamming distance of the time-aligned motion signatures (2 per
-  second, see ``extract.frame_signatures``): closest segment pair 16 bits,
+  second, see ``extract.frame_signatures``): v3 (48x48, motion-weighted):
+  closest segment pair 18 bits, cross-clip pairs >= 27.5, furthest positive
+  9 (all 13 edits of all 7 clips); re-encodes of 4.5 s windows of the static
+  traffic camera <= 12 (v2: 16-26), its other windows >= 17. v2 (16x16):
+  closest segment pair 16 bits,
   cross-clip pairs >= 27, furthest positive 10 (all 13 edits of all 7 clips,
   the 2.4 s clip included) -> ``MAX_FRAME_HAMMING`` 11 (v1, 1 sample/s:
   closest 10, furthest 13, and 11-14 for the 2.4 s clip, rejected on every
-  edit). Cutting the originals into windows
-  gives many more same-shot pairs: 318 pairs of 2-4 s windows stay >= 12
+  edit). v2 measurements kept for the record: cutting the originals into
+  windows gives many more same-shot pairs: 318 pairs of 2-4 s windows stay >= 12
   (one 2.5 s pair at 12, the rest >= 16), so 12 would not be safe. With the
   sampling grid moved by 1/8 or 1/4 s: closest segment pair 14-16, furthest
   positive 8-9.
-  Blurring the thumbnails lowered both sides alike (sigma 1.2 cells:
-  positives <= 7.5, segments down to 11), so it is not used.
+  Blurring the 16x16 thumbnails lowered both sides alike (sigma 1.2 cells:
+  positives <= 7.5, segments down to 11); v3's blur is 0.75 of a 48x48 cell
+  (a quarter of a v2 cell), and 1-2 cells there pulled traffic windows to 6-7.
+  v3 was not re-measured on the 318 windows pairs (only the 4.5 s and 2.5 s
+  traffic windows above and the 27 segment pairs).
 - at least ``MIN_ALIGNED`` aligned signatures (2 s): below that a median is
   not evidence (adjacent 1 s windows of one shot came down to 8 bits, 4 of
   622 pairs <= 11; 1.5 s windows 2 of 251). Shorter videos are never
   matched: a miss costs a GPU run, a false match a stranger's soundtrack.
-- ``FIND_RADIUS`` stays 5: it finds 58 % of positives and none of the 4,116
-  cross-clip pairs (closest 12 bits), but 6 segment pairs lie within 5 bits
+- ``FIND_RADIUS`` stays 5: it finds 60 % of positives (v2: 58 %) and none of
+  the 4,116 cross-clip pairs (closest 17 bits), but 1 segment pair (v2: 6) lies
+  within 5 bits
   anyway, so widening
   buys recall only, and the decision, not the radius, is what keeps false
   matches at 0.

@@ -12,15 +12,21 @@ Why weighted pooling: black, faded or flat seconds look alike in every video;
 down-weighting them (weight = clip(contrast / 32, 0.1, 1)) keeps a
 fade-to-black from pulling unrelated videos together.
 
-Why signatures of the *moving* part of a 16x16 thumbnail, twice a second:
+Why signatures of the *moving* part of a thumbnail, twice a second:
 segments of one shot share background, camera and duration, and their pooled
 vectors reach cosine 0.98, so the vector cannot tell them apart. Removing the
 video's own mean thumbnail leaves what moves. Measured on the 27 segment pairs
 (median aligned Hamming, closest pair / furthest positive): at 1 sample/s
 (v1) 10 / 13 for clips >= 3 s and 14 for the 2.4 s clip (2 samples: its two
 motion residuals are each other's negatives, so the median is noise); at
-2 samples/s from small grey frames (v2) 16 / 10 over all 91 positives, the
-2.4 s clip included (its 13 edits at 2-9).
+2 samples/s from small grey frames, 16x16 (v2) 16 / 10 over all 91 positives,
+the 2.4 s clip included (its 13 edits at 2-9). v2 failed on a near-static
+traffic camera: re-encodes of its 4.5 s windows (CRF 33, 2/3 scale, brighter)
+landed 16-26 bits away, because the cars fill a few 16x16 cells and the rest
+of the residual is codec noise. v3 hashes a 48x48 thumbnail, blurred by 0.75
+cells, with each cell weighted by its residual RMS^1.5: 18 / 9 on the same
+pairs, and on the traffic camera's 4.5 s windows re-encodes at <= 12 (17 of
+18 <= 11) while different windows (4.5 s and 2.5 s) stay >= 17.
 The hyperplanes are mirror-structured so a flipped copy is compared by
 swapping code halves (hashing.mirror_hyperplanes).
 """
@@ -52,7 +58,17 @@ HAND_SHARE = 0.15
 FULL_WEIGHT_CONTRAST = 32.0
 MIN_WEIGHT = 0.1
 #: Side of the luma thumbnail (one per signature sample) behind ``frame_signatures``.
-THUMB = 16
+#: 48, not 16 (v2): in a static shot (a traffic camera) the moving cars cover a
+#: few 16x16 cells, so most of a 16x16 residual was compression noise and
+#: re-encodes of a 4.5 s window landed 16-26 bits from it; at 48 they land <= 12.
+THUMB = 48
+#: Gaussian blur (in cells) of the thumbnail before hashing: the finer grid alone
+#: made crop5/combo copies drift (up to 16 bits); 0.75 cells brings them back to <= 9
+#: while segments of one shot stay >= 17 (1 and 2 cells pulled car windows together).
+SIGNATURE_BLUR = 0.75
+#: Each cell's weight is its residual RMS over the video raised to this power, so
+#: cells where nothing moves (only codec noise) cannot flip bits.
+MOTION_WEIGHT_POWER = 1.5
 #: Share of the video's own average thumbnail removed before hashing each second.
 #: The rest of the signal is what moves: segments of one static shot (same
 #: background, same duration) differ there, edited copies of one video do not.
@@ -118,9 +134,17 @@ def _thumbnail(grey: np.ndarray) -> np.ndarray:
 
 
 def frame_signatures(thumbs: np.ndarray) -> np.ndarray:
-    """uint64 per signature sample: mirror-structured SimHash of the motion-emphasised thumbnail."""
-    moving = thumbs - BACKGROUND_REMOVAL * thumbs.mean(axis=0, keepdims=True)
-    return simhash(moving.reshape(len(thumbs), -1), mirror_hyperplanes(THUMB, THUMB))
+    """uint64 per signature sample: mirror-structured SimHash of the motion-emphasised thumbnail.
+
+    Blur and weights are symmetric left-right, so ``swap_halves`` still maps a
+    flipped copy's codes onto the original's.
+    """
+    side = thumbs.shape[-1]
+    smooth = np.stack([cv2.GaussianBlur(t, (0, 0), SIGNATURE_BLUR) for t in thumbs])
+    moving = smooth - BACKGROUND_REMOVAL * smooth.mean(axis=0, keepdims=True)
+    weight = np.sqrt((moving**2).mean(axis=0)) ** MOTION_WEIGHT_POWER
+    weighted = (moving * weight).reshape(len(thumbs), -1)
+    return simhash(weighted, mirror_hyperplanes(side, side))
 
 
 def _rows_unit(x: np.ndarray) -> np.ndarray:

@@ -44,7 +44,7 @@ SAMPLE_PHASE = 0.5
 SIGNATURE_FPS = 2.0
 #: Signature frames are reduced by an integer factor to at least this height: an
 #: integer-factor area resize costs ~0.3 ms on a 720p frame (3.8 ms for an arbitrary
-#: factor), and the frame only has to feed a 16x16 thumbnail.
+#: factor), and the frame only has to feed a 48x48 thumbnail.
 SIGNATURE_MIN_HEIGHT = 64
 
 

@@ -8,4 +8,4 @@ entry can never be matched by a fingerprint made the new way.
 
 from __future__ import annotations
 
-FINGERPRINT_VERSION = 2
+FINGERPRINT_VERSION = 3
