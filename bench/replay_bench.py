@@ -1,7 +1,7 @@
 """Replay benchmark: the cache's hit ratio against the oracle's, on real parts.
 
-Run: ``.venv/bin/python bench/replay_bench.py [--requests N] [--seed S]``
-Writes ``bench/results/replay_bench.json`` and prints a table.
+Run: ``.venv/bin/python bench/replay_bench.py [--requests N] [--seed S] [--out PATH]``
+Writes ``bench/results/replay_bench.json`` (or ``--out``) and prints a table.
 
 What it answers (the issue's "Replay" target): on workloads made from the
 seed's scenario mixes (repeat shares 75 %, 60 %, 45 % and 10 %), does the
@@ -490,6 +490,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=70, help="requests per scenario")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results path")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fc-replay-"))
@@ -527,8 +528,8 @@ def main() -> None:
             },
             "scenarios": results,
         }
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(summary, indent=2, default=str))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(summary, indent=2, default=str))
         print(table(results))
         print(json.dumps(summary["targets"]))
     finally:

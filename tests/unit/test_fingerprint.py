@@ -119,7 +119,7 @@ def test_short_clip_matches_its_reencode(tmp_path: Path, clips_dir: Path) -> Non
 
 
 def test_too_short_for_the_temporal_check_never_matches(tmp_path: Path, clips_dir: Path) -> None:
-    """Under 2 s a motion median is no evidence, so not even the same file is served."""
+    """Under 2 s a motion average is no evidence, so not even the same file is served."""
     cut = tmp_path / "dog_1s.mp4"
     _ffmpeg("-i", str(clips_dir / "sam2_01_dog.mp4"), "-t", "1.2", "-an", str(cut))
     fp = fingerprint_video(cut)
@@ -225,12 +225,35 @@ def test_rotation_metadata_is_applied(tmp_path: Path, clips_dir: Path) -> None:
     assert 2 * np.abs(a - b).mean() < np.abs(a - b[::-1, ::-1]).mean()
 
 
-def test_partition_median_equals_numpy_median() -> None:
-    import numpy as np
+def _flip_bits(signatures: np.ndarray, bits: int) -> np.ndarray:
+    """Each signature with its lowest ``bits`` bits inverted: exactly ``bits`` apart."""
+    return signatures ^ np.uint64((1 << bits) - 1)
 
-    from foleycache.fingerprint.decision import _median
 
-    rng = np.random.default_rng(3)
-    for _ in range(500):
-        values = rng.integers(0, 65, size=int(rng.integers(1, 90)))
-        assert _median(values) == float(np.median(values))
+def test_signatures_that_agree_only_in_part_are_not_evidence(dog: Fingerprint) -> None:
+    """A near-static shot's signatures are +-one code, so two different windows agree on
+    some samples and are inverted on the rest; a median saw only the agreeing ones."""
+    sigs = dog.frame_signatures.copy()
+    inverted = np.arange(len(sigs)) % 5 >= 3  # 2 of every 5 samples: median 0, mean ~25
+    sigs[inverted] = ~sigs[inverted]
+    d = decide(dog, dataclasses.replace(dog, frame_signatures=sigs))
+    assert not d.same and "motion signatures differ" in d.reason
+    assert d.similarity > 0.9999  # same vector: the signatures alone refused it
+
+
+def test_short_videos_must_agree_more_closely(dog: Fingerprint) -> None:
+    """11 bits apart on every sample: accepted at 4 s, refused under 3 s, where
+    windows of one shot have less time to diverge."""
+    assert len(dog.frame_signatures) >= 6
+    near = dataclasses.replace(dog, frame_signatures=_flip_bits(dog.frame_signatures, 11))
+    assert decide(dog, near).same
+    far = dataclasses.replace(dog, frame_signatures=_flip_bits(dog.frame_signatures, 14))
+    assert not decide(dog, far).same
+
+    def cut(fp: Fingerprint) -> Fingerprint:
+        return dataclasses.replace(fp, frame_signatures=fp.frame_signatures[:5], duration_s=2.5)
+
+    short = decide(cut(dog), cut(near))
+    assert not short.same and short.frame_hamming == 11
+    short_close = dataclasses.replace(near, frame_signatures=_flip_bits(dog.frame_signatures, 9))
+    assert decide(cut(dog), cut(short_close)).same

@@ -8,15 +8,12 @@ Public interface (used by the pipeline and the CLI):
 - ``FIND_RADIUS``, the Hamming radius for candidate search;
 - ``FINGERPRINT_VERSION``, which must be part of every cache key.
 
-Measured by ``bench/fingerprint_eval.py`` (v2, 2 shared cores): 0 false
-matches in 4,116 cross-clip and 27 same-shot segment pairs; 91/91 positives
-accepted (13 edits x 7 clips, the 2.4 s clip included); median aligned
-signature distance: furthest positive 10 bits, closest negative 16, threshold
-11; 24.7x real time wall, 1.6x the CPU of ffmpeg-alone decoding of the same
-clips (1.42-1.60 over three runs on a shared machine; v1 1.33); peak RSS
-267 MB; cold import 0.19 s + model 0.07 s, without torch (onnxruntime runs
-the exported graph). Videos under 2 s are never matched (too few samples for
-the temporal check).
+Measured by ``bench/fingerprint_eval.py`` (v3, 2 shared cores; figures in
+``bench/results/fingerprint_eval.json``): 0 false matches over cross-clip
+pairs, same-shot segments and every pair of 2-4 s windows of one shot; 91/91
+positives accepted (13 edits x 7 clips, the 2.4 s clip included). The rule
+and its margins are in ``decision``. Videos under 2 s are never matched (too
+few samples for the temporal check).
 """
 
 from foleycache.fingerprint.compare import match_files
