@@ -54,6 +54,28 @@ def test_the_wide_probe_finds_what_the_narrow_one_misses(monkeypatch: pytest.Mon
     assert m.find(query(14), "new") is None  # type: ignore[arg-type]
 
 
+def test_the_alternate_code_finds_a_copy_the_first_code_puts_too_far(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m, hot = matcher(True, monkeypatch)
+    alternate = 0x0123_4567_89AB_CDEF
+    m.add(STORED, alternate)
+    assert f"{STORED.fingerprint}:{alternate:016x}" in set().union(*hot.buckets.values())
+    far = query(14)  # beyond radius 11 in the fingerprint's own code
+    assert m.find(far, "new", alternate ^ 0b111) is not None  # type: ignore[arg-type]
+    assert m.find(far, "new", alternate ^ 0xFFF) is None  # type: ignore[arg-type]
+    assert m.find(far, "new") is None  # type: ignore[arg-type]
+
+
+def test_removal_takes_both_codes_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    m, hot = matcher(True, monkeypatch)
+    alternate = 0x0123_4567_89AB_CDEF
+    m.add(STORED, alternate)
+    m.remove(STORED, alternate)
+    assert not set().union(*hot.buckets.values())
+    assert m.find(query(1), "new", alternate) is None  # type: ignore[arg-type]
+
+
 def test_a_candidate_that_fails_verification_is_never_served(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -22,6 +22,13 @@ H <= 11 about 94%, with verification keeping false matches at zero; the
 wide probe costs more reads and its candidate count grows as N / 120 per
 scope, which is paid only on a miss that would otherwise run the GPU.
 
+A third layout repeats the radius-11 probe on a second code of the same
+vector from independent hyperplanes (``code="alternate"``): a copy 12+ bits
+away in the first code is usually within 11 in the second (found 89 % -> 96 %
+of accepted copies). Its members carry both codes, ``{code}:{alternate}``, so
+candidates are filtered by their true alternate distance and then looked up
+by their cache key's code.
+
 Buckets are scoped by namespace (model and fingerprint version) and prompt
 digest: a near duplicate is only useful for the same prompt, and scoping
 keeps the buckets of one prompt free of every other prompt's codes.
@@ -43,6 +50,8 @@ class MultiIndexLayout:
     bits: int = 64
     blocks: int = 3
     radius: int = 5
+    #: Which code the layout hashes: the fingerprint's own, or its alternate SimHash.
+    code: str = "fingerprint"
 
     def __post_init__(self) -> None:
         if not 1 <= self.blocks <= self.bits:
@@ -73,7 +82,8 @@ class MultiIndexLayout:
     @property
     def name(self) -> str:
         """Prefix of this layout's buckets, so several layouts can share one store."""
-        return f"m{self.blocks}r{self.radius}"
+        base = f"m{self.blocks}r{self.radius}"
+        return base if self.code == "fingerprint" else f"{self.code}-{base}"
 
     def buckets(self, code: int) -> list[str]:
         """The ``m`` buckets a code is stored in."""
@@ -103,8 +113,9 @@ class MultiIndexLayout:
         return sorted(h for h in hits if h[0] <= self.radius)
 
 
-#: Narrow (the seed's contract, flat cost) first, then wide (higher recall).
+#: Narrow (the seed's contract, flat cost) first, then wide, then wide on the second code.
 FIND_LAYOUTS: tuple[MultiIndexLayout, ...] = (
     MultiIndexLayout(blocks=3, radius=5),
     MultiIndexLayout(blocks=4, radius=11),
+    MultiIndexLayout(blocks=4, radius=11, code="alternate"),
 )

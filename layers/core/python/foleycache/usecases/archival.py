@@ -20,6 +20,7 @@ from datetime import date, timedelta
 
 from foleycache.core.errors import StorageUnavailable
 from foleycache.usecases.hit_tracking import parse_entry_id, today
+from foleycache.usecases.near_match import alternate_of
 from foleycache.usecases.services import Services
 
 ARCHIVE_TAG = {"foleycache:archive": "true"}
@@ -53,7 +54,8 @@ def archive_cold_entries(services: Services, on: str | None = None) -> ArchivalR
             except StorageUnavailable:
                 services.metrics.count("L1Unavailable")
         if (near := services.near) is not None:
-            near.remove(key)
+            stored = services.cache.peek_l2(key)
+            near.remove(key, alternate_of(stored.fingerprint_data) if stored else None)
         services.catalog.set_archived(entry_id, True)
         archived += 1
     services.metrics.count("Archived", archived)

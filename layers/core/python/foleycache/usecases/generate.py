@@ -16,6 +16,7 @@ from foleycache.core.lease import Lease
 from foleycache.core.ports import InferenceRequest
 from foleycache.usecases.fingerprint_upload import key_of, load_job
 from foleycache.usecases.hit_tracking import track_hit
+from foleycache.usecases.near_match import alternate_of
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.services import Services
 from foleycache.usecases.stage_timer import stage
@@ -62,7 +63,7 @@ def generate(services: Services, state: PipelineState) -> PipelineState:
             services.cache.store(entry)
             services.metrics.count("InferenceCall")
             if (near := services.near) is not None:
-                near.add(key)
+                near.add(key, alternate_of(state.fingerprint_data))
             track_hit(services, key)
         finally:
             try:

@@ -13,6 +13,8 @@ so Redis being down or having evicted a bucket costs latency, never reuse.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from foleycache.core.entry import CacheEntry
 from foleycache.core.errors import StorageUnavailable
@@ -20,6 +22,7 @@ from foleycache.core.keys import CacheKey
 from foleycache.core.near_index import MultiIndexLayout
 from foleycache.core.ports import MetricsSink, NearIndexStore, NullMetrics
 from foleycache.fingerprint import Fingerprint, MatchDecision, decide
+from foleycache.fingerprint.hashing import alternate_code
 from foleycache.usecases.tiered_cache import TieredCache
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,13 @@ log = logging.getLogger(__name__)
 
 def scope_of(key: CacheKey) -> str:
     return f"{key.namespace}:{key.prompt_md5}"
+
+
+def alternate_of(fingerprint_data: Mapping[str, Any]) -> int | None:
+    """The alternate code of a stored fingerprint; None where there is none to read."""
+    if not fingerprint_data:
+        return None
+    return alternate_code(Fingerprint.from_dict(dict(fingerprint_data)).vector)
 
 
 class NearMatcher:
@@ -47,36 +57,43 @@ class NearMatcher:
     def _stores(self) -> list[NearIndexStore]:
         return [s for s in (self.hot, self.durable) if s is not None]
 
-    def _buckets(self, key: CacheKey) -> list[str]:
+    def _postings(self, key: CacheKey, alternate: int | None) -> list[tuple[list[str], str]]:
+        """(buckets, member) per layout; alternate-code layouts only when that code is known."""
         code = int(key.fingerprint, 16)
-        return [b for layout in self.layouts for b in layout.buckets(code)]
+        out: list[tuple[list[str], str]] = []
+        for layout in self.layouts:
+            if layout.code == "fingerprint":
+                out.append((layout.buckets(code), key.fingerprint))
+            elif alternate is not None:
+                out.append((layout.buckets(alternate), f"{key.fingerprint}:{alternate:016x}"))
+        return out
 
-    def add(self, key: CacheKey) -> None:
-        buckets = self._buckets(key)
+    def add(self, key: CacheKey, alternate: int | None = None) -> None:
+        self._each_store("add", key, alternate)
+
+    def remove(self, key: CacheKey, alternate: int | None = None) -> None:
+        self._each_store("remove", key, alternate)
+
+    def _each_store(self, action: str, key: CacheKey, alternate: int | None) -> None:
         for store in self._stores():
             try:
-                store.add(scope_of(key), buckets, key.fingerprint)
+                for buckets, member in self._postings(key, alternate):
+                    getattr(store, action)(scope_of(key), buckets, member)
             except StorageUnavailable as exc:
                 self.metrics.count("L1Unavailable")
-                log.warning("near index add skipped on one tier: %s", exc)
-
-    def remove(self, key: CacheKey) -> None:
-        buckets = self._buckets(key)
-        for store in self._stores():
-            try:
-                store.remove(scope_of(key), buckets, key.fingerprint)
-            except StorageUnavailable as exc:
-                self.metrics.count("L1Unavailable")
-                log.warning("near index remove skipped on one tier: %s", exc)
+                log.warning("near index %s skipped on one tier: %s", action, exc)
 
     def find(
-        self, key: CacheKey, fingerprint: Fingerprint
+        self, key: CacheKey, fingerprint: Fingerprint, alternate: int | None = None
     ) -> tuple[CacheEntry, MatchDecision] | None:
         """The nearest stored entry that passes verification, narrow layout first."""
         code = int(key.fingerprint, 16)
         tried: set[int] = {code}
         for layout in self.layouts:
-            probes = layout.probes(code)
+            query = code if layout.code == "fingerprint" else alternate
+            if query is None:
+                continue
+            probes = layout.probes(query)
             for store in self._stores():
                 try:
                     members = store.members(scope_of(key), probes)
@@ -84,9 +101,11 @@ class NearMatcher:
                     self.metrics.count("L1Unavailable")
                     log.warning("near index read skipped on one tier: %s", exc)
                     continue
-                candidates = {int(m, 16) for m in members} - tried
+                by_layout_code = _by_layout_code(layout.code, members)
+                candidates = {c for c, own in by_layout_code.items() if own not in tried}
                 self.metrics.count("NearCandidates", len(candidates))
-                for _distance, other in layout.within(code, candidates):
+                for _distance, hit in layout.within(query, candidates):
+                    other = by_layout_code[hit]
                     tried.add(other)
                     found = self._verified(key, other, fingerprint)
                     if found is not None:
@@ -108,3 +127,15 @@ class NearMatcher:
             log.info("near candidate %s rejected: %s", other_key, decision.reason)
             return None
         return entry, decision
+
+
+def _by_layout_code(code: str, members: set[str]) -> dict[int, int]:
+    """Layout code -> fingerprint code of each member (``fp`` or ``fp:alternate``)."""
+    if code == "fingerprint":
+        return {int(m, 16): int(m, 16) for m in members}
+    out: dict[int, int] = {}
+    for m in members:
+        own, _, alternate = m.partition(":")
+        if alternate:
+            out[int(alternate, 16)] = int(own, 16)
+    return out

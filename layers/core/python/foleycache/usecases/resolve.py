@@ -20,6 +20,7 @@ from foleycache.core.errors import InferenceFailed
 from foleycache.core.job import CacheOutcome
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
+from foleycache.fingerprint.hashing import alternate_code
 from foleycache.usecases.fingerprint_upload import key_of
 from foleycache.usecases.pipeline_state import PipelineState
 from foleycache.usecases.services import Services
@@ -70,7 +71,7 @@ def _near(
     matcher = services.near
     if matcher is None or fingerprint is None:
         return None
-    found = matcher.find(key_of(state), fingerprint)
+    found = matcher.find(key_of(state), fingerprint, alternate_code(fingerprint.vector))
     if found is None:
         return None
     entry, decision = found

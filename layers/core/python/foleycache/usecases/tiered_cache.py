@@ -62,6 +62,11 @@ class TieredCache:
         self.put_l1(entry)
         return entry
 
+    def peek_l2(self, key: CacheKey) -> CacheEntry | None:
+        """The durable entry for maintenance jobs: no L1 backfill, not counted as a hit."""
+        raw = self.blobs.get_bytes(key.l2_entry)
+        return None if raw is None else CacheEntry.from_json(raw)
+
     def lookup(self, key: CacheKey) -> tuple[CacheOutcome, CacheEntry] | None:
         """L1, then L2; counts a hit per tier or a miss, and the lookup latency."""
         started = time.perf_counter()
