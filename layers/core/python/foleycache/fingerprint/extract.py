@@ -27,6 +27,7 @@ of the residual is codec noise. v3 hashes a 48x48 thumbnail, blurred by 0.75
 cells, with each cell weighted by its residual RMS^1.5: 18 / 9 on the same
 pairs, and on the traffic camera's 4.5 s windows re-encodes at <= 12 (17 of
 18 <= 11) while different windows (4.5 s and 2.5 s) stay >= 17.
+(Medians, as measured then; the decision now averages, see ``decision``.)
 The hyperplanes are mirror-structured so a flipped copy is compared by
 swapping code halves (hashing.mirror_hyperplanes).
 """
