@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from foleycache.fingerprint import FIND_RADIUS, FINGERPRINT_VERSION, decide
-from foleycache.fingerprint.calibration import Calibration, fit
+from foleycache.fingerprint.calibration import Calibration, fit, shipped
 from foleycache.fingerprint.extract import VideoFeatures, assemble, video_features
 from foleycache.fingerprint.record import Fingerprint
 from foleycache.fingerprint.sampling import SIGNATURE_FPS
@@ -294,6 +294,33 @@ def evaluate(items: list[Item], features: dict[Path, VideoFeatures]) -> list[dic
         calibration = _fold_calibration(cache, originals, frozenset({source}))
         rows.extend(_window_rows(source, feats, calibration))
     return rows
+
+
+def shipped_tpr(items: list[Item], features: dict[Path, VideoFeatures]) -> dict[str, Any]:
+    """Positives as the product sees these clips: with the shipped centring constants.
+
+    Those constants were fitted on these same clips, so this is in-sample (each
+    clip is part of its own centring); the leave-pair-out figures are the ones
+    that predict unseen footage. Both are reported because both must hold.
+    """
+    whole = [i for i in items if i.segment < 0]
+    originals = {i.source: i for i in whole if i.edit == "original"}
+    per_edit: dict[str, list[bool]] = {}
+    for item in whole:
+        if item.edit == "original":
+            continue
+        fa = assemble(features[originals[item.source].path], shipped())
+        fb = assemble(features[item.path], shipped())
+        per_edit.setdefault(item.edit, []).append(decide(fa, fb).same)
+    rates = {e: round(sum(v) / len(v), 3) for e, v in per_edit.items()}
+    accepted = sum(sum(v) for v in per_edit.values())
+    total = sum(len(v) for v in per_edit.values())
+    return {
+        "per_edit": rates,
+        "min_per_edit": min(rates.values()),
+        "accepted": accepted,
+        "n": total,
+    }
 
 
 def _peak_rss_mb() -> float:
@@ -565,6 +592,7 @@ def main(argv: list[str] | None = None) -> None:
         features = _features(items, work if args.work and args.reuse_features else None)
         extract_s = time.perf_counter() - t0
         rows = evaluate(items, features)
+        in_sample = shipped_tpr(items, features)
         speed = measure_speed(clips, args.speed_repeats)
 
     summary = summarise(rows)
@@ -576,12 +604,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     verdict = {
         "tpr_per_edit_min": per_edit_min,
+        "tpr_per_edit_min_shipped_calibration": in_sample["min_per_edit"],
         "false_matches": false_matches,
         "x_real_time_wall": speed["x_real_time_wall"],
         "vs_ffmpeg_decode_cpu": speed["vs_ffmpeg_decode_cpu"],
         "peak_rss_mb": speed["peak_rss_mb"],
         "meets_targets": {
-            "tpr": per_edit_min >= TARGETS["tpr_per_edit_min"],
+            "tpr": per_edit_min >= TARGETS["tpr_per_edit_min"]
+            and in_sample["min_per_edit"] >= TARGETS["tpr_per_edit_min"],
             "false_matches": false_matches == TARGETS["false_matches"],
             "x_real_time": speed["x_real_time_wall"] >= TARGETS["x_real_time_min"],
             "vs_ffmpeg": speed["vs_ffmpeg_decode_cpu"] <= TARGETS["vs_ffmpeg_decode_max"],
@@ -596,6 +626,7 @@ def main(argv: list[str] | None = None) -> None:
         "targets": TARGETS,
         "verdict": verdict,
         "summary": summary,
+        "positives_with_shipped_calibration": in_sample,
         "speed": speed,
         "build_s": round(build_s, 1),
         "feature_extraction_s": round(extract_s, 1),

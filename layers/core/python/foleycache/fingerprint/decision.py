@@ -13,8 +13,12 @@ positives, 4,116 cross-clip and 27 same-shot segment negatives, centring
 refitted leave-pair-out):
 
 - cosine of the 512-d vectors: cross-clip negatives reach at most 0.47,
-  positives go down to 0.81 -> ``MIN_SIMILARITY`` 0.80. It cannot separate
-  segments of one shot (up to 0.98), hence the second test.
+  positives go down to 0.81 with leave-pair-out centring, but to 0.75 with the
+  shipped constants (fitted on these same clips: a clip in its own centring
+  loses some of its signal; 6 of 91 edits fell under 0.80) -> ``MIN_SIMILARITY``
+  0.70, still 0.23 above any different video. It cannot separate windows of
+  one shot (up to 0.999), so the signature test below carries the hardest
+  negatives anyway, and cross-clip pairs are >= 28 bits apart there.
 - mean Hamming distance of the time-aligned motion signatures (2 per second,
   see ``extract.frame_signatures``), at the best of +-1 s of trim and both
   orientations. The mean, not the median the rule used first: in a
@@ -65,7 +69,7 @@ FIND_RADIUS = 5
 DURATION_ABS_S = 0.5
 DURATION_REL = 0.02
 #: Minimum cosine of the pooled vectors.
-MIN_SIMILARITY = 0.80
+MIN_SIMILARITY = 0.70
 #: Maximum mean Hamming distance between time-aligned signatures (videos >= 3 s).
 MAX_FRAME_HAMMING = 13.0
 #: Videos with fewer signatures than this (3 s) must agree more closely.
