@@ -9,8 +9,8 @@ motion signatures (2 per second) aligned in time, and the durations.
 Safety rule: a different video must never be declared the same (it would be
 served a stranger's soundtrack). Every test below must pass. Thresholds come
 from bench/fingerprint_eval.py (results/fingerprint_eval.json, v3, 91
-positives, 4,116 cross-clip and 27 same-shot segment negatives, centring
-refitted leave-pair-out):
+positives; 4,116 cross-clip, 27 same-shot segment and 318 same-shot window
+negatives; centring refitted leave-pair-out, and the shipped constants):
 
 - cosine of the 512-d vectors: cross-clip negatives reach at most 0.47,
   positives go down to 0.81 with leave-pair-out centring, but to 0.75 with the
@@ -29,8 +29,8 @@ refitted leave-pair-out):
   median hid that bimodality (3 s windows of the empty road 9-11 bits apart, 2.5 s
   windows of the coffee shot 11); the mean counts it (16.4-18.2 and 12.0).
   Measured with bench/fingerprint_eval.py (91 edit positives, 4,116 cross-clip
-  pairs, 27 same-shot segments and every pair of 2, 3 and 4 s windows of one
-  shot) and replay-style windows (4.5 and 3 s cuts of every clip, each re-encoded
+  pairs, 27 same-shot segments and every pair of 2, 2.5, 3 and 4 s windows of
+  one shot) and replay-style windows (4.5 and 3 s cuts of every clip, each re-encoded
   at CRF 33/38, 2/3 scale and +-6 % brightness): positives of >= 3 s reach 12.4
   (CRF 33 of a 4.5 s empty-road cut; the eval edits <= 8.6), negatives of >= 3 s
   never go below 15.6 -> ``MAX_FRAME_HAMMING`` 13. Below 3 s there is less time
