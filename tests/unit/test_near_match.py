@@ -92,3 +92,20 @@ def test_hot_index_down_falls_back_to_the_durable_one(monkeypatch: pytest.Monkey
     m, hot = matcher(True, monkeypatch)
     hot.down = True
     assert m.find(query(2), "new") is not None  # type: ignore[arg-type]
+
+
+def test_videos_sharing_an_alternate_code_are_each_tried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(near_match, "Fingerprint", FakeFingerprint)
+    monkeypatch.setattr(
+        near_match, "decide", lambda a, b: MatchDecision(3, 0.99, a == "right", "test")
+    )
+    cache = TieredCache(MemoryHotCache(), MemoryBlobStore(), l1_ttl_s=60)
+    m = NearMatcher(FIND_LAYOUTS, MemoryNearIndex(), MemoryNearIndex(), cache)
+    alternate = 0x0F0F_0F0F_0F0F_0F0F
+    for code, name in (("ffffffff00000000", "right"), ("00000000ffffffff", "wrong")):
+        key = CacheKey.for_request(code, "rain", "m1", 1)
+        cache.store(CacheEntry(key, key.l2_audio, 5.0, 48000, {"id": name}, 0.0))
+        m.add(key, alternate)
+    query_key = CacheKey.for_request("5555555555555555", "rain", "m1", 1)  # far from both
+    found = m.find(query_key, "new", alternate)  # type: ignore[arg-type]
+    assert found is not None and found[0].fingerprint_data == {"id": "right"}

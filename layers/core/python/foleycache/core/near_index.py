@@ -13,7 +13,7 @@ the index holds a thousand codes or a billion (Norouzi et al. 2012; Manku
 et al. 2007 for the web-scale simhash original). Buckets stay small because
 21-22 bit blocks give ~2M buckets per table.
 
-Two layouts are used (see :data:`FIND_LAYOUTS`): the seed's radius 5
+Three layouts are used (see :data:`FIND_LAYOUTS`): the seed's radius 5
 (3 blocks, 67 reads, candidates flat in the table size), then, only when
 that finds nothing that passes verification, radius 11 (4 blocks of 16 bits
 probed at radius 2: 548 reads). The fingerprint evaluation measured that
@@ -39,6 +39,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import combinations
+from typing import Literal
 
 
 def hamming(a: int, b: int) -> int:
@@ -51,11 +52,13 @@ class MultiIndexLayout:
     blocks: int = 3
     radius: int = 5
     #: Which code the layout hashes: the fingerprint's own, or its alternate SimHash.
-    code: str = "fingerprint"
+    code: Literal["fingerprint", "alternate"] = "fingerprint"
 
     def __post_init__(self) -> None:
         if not 1 <= self.blocks <= self.bits:
             raise ValueError("blocks must be between 1 and bits")
+        if self.code not in ("fingerprint", "alternate"):
+            raise ValueError(f"unknown code {self.code!r}")
 
     @property
     def probe_radius(self) -> int:

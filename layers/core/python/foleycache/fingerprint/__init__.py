@@ -5,7 +5,8 @@ Public interface (used by the pipeline and the CLI):
 - ``fingerprint_video(path) -> Fingerprint`` (raises ``InvalidVideo``);
 - ``fingerprint_paths(paths) -> list[dict]``;
 - ``decide(a, b) -> MatchDecision`` and ``match_files(a, b) -> dict``;
-- ``FIND_RADIUS``, the Hamming radius for candidate search;
+- ``FIND_RADIUS``, the seed's Hamming radius for candidate search (the index
+  then widens to 11 and to a second code, see ``core.near_index``);
 - ``FINGERPRINT_VERSION``, which must be part of every cache key.
 
 Measured by ``bench/fingerprint_eval.py`` (v3, 2 shared cores; figures in

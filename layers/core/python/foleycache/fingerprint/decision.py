@@ -36,8 +36,9 @@ negatives; centring refitted leave-pair-out, and the shipped constants):
   never go below 15.6 -> ``MAX_FRAME_HAMMING`` 13. Below 3 s there is less time
   for two windows of one shot to diverge: the 2.4 s clip's 13 edits reach 8.0,
   2.5 s windows of one shot come down to 12.0 -> ``SHORT_MAX_FRAME_HAMMING`` 10
-  under ``SHORT_SIGNATURES`` (3 s). A CRF 38 copy of an empty-road cut (17-19)
-  is not matched: its motion is gone, and a miss costs one GPU run.
+  under ``SHORT_SIGNATURES`` (6 signatures: videos shorter than 2.5-3 s). A
+  CRF 38 copy of an empty-road cut (17-19) is not matched: its motion is gone,
+  and a miss costs one GPU run.
 - at least ``MIN_ALIGNED`` aligned signatures (2 s): below that an average is
   not evidence (adjacent 1 s windows of one shot came down to 8 bits).
   Shorter videos are never matched: a miss costs a GPU run, a false match a
@@ -70,9 +71,9 @@ DURATION_ABS_S = 0.5
 DURATION_REL = 0.02
 #: Minimum cosine of the pooled vectors.
 MIN_SIMILARITY = 0.70
-#: Maximum mean Hamming distance between time-aligned signatures (videos >= 3 s).
+#: Maximum mean Hamming distance between time-aligned signatures (>= SHORT_SIGNATURES).
 MAX_FRAME_HAMMING = 13.0
-#: Videos with fewer signatures than this (3 s) must agree more closely.
+#: Videos with fewer signatures than this (shorter than 2.5-3 s) must agree more closely.
 SHORT_SIGNATURES = 6
 SHORT_MAX_FRAME_HAMMING = 10.0
 #: Alignment shifts tried: trims of up to one second at either end, in signatures.
@@ -117,7 +118,7 @@ def _aligned(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def max_frame_hamming(a: Fingerprint, b: Fingerprint) -> float:
-    """The signature threshold for this pair: tighter when either video is under 3 s."""
+    """The signature threshold for this pair: tighter when either video is short."""
     shortest = min(len(a.frame_signatures), len(b.frame_signatures))
     return SHORT_MAX_FRAME_HAMMING if shortest < SHORT_SIGNATURES else MAX_FRAME_HAMMING
 

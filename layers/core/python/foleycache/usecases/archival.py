@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from foleycache.core.errors import StorageUnavailable
+from foleycache.core.keys import CacheKey
 from foleycache.usecases.hit_tracking import parse_entry_id, today
 from foleycache.usecases.near_match import alternate_of
 from foleycache.usecases.services import Services
@@ -31,6 +32,15 @@ class ArchivalReport:
     day: str
     examined: int
     archived: int
+
+
+def _alternate(services: Services, key: CacheKey) -> int | None:
+    """The entry's second find code, read from L2; without it only its own code's postings go."""
+    try:
+        stored = services.cache.peek_l2(key)
+    except StorageUnavailable:
+        return None
+    return alternate_of(stored.fingerprint_data) if stored else None
 
 
 def archive_cold_entries(services: Services, on: str | None = None) -> ArchivalReport:
@@ -54,8 +64,7 @@ def archive_cold_entries(services: Services, on: str | None = None) -> ArchivalR
             except StorageUnavailable:
                 services.metrics.count("L1Unavailable")
         if (near := services.near) is not None:
-            stored = services.cache.peek_l2(key)
-            near.remove(key, alternate_of(stored.fingerprint_data) if stored else None)
+            near.remove(key, _alternate(services, key))
         services.catalog.set_archived(entry_id, True)
         archived += 1
     services.metrics.count("Archived", archived)

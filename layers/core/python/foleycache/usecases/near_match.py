@@ -101,15 +101,15 @@ class NearMatcher:
                     self.metrics.count("L1Unavailable")
                     log.warning("near index read skipped on one tier: %s", exc)
                     continue
-                by_layout_code = _by_layout_code(layout.code, members)
-                candidates = {c for c, own in by_layout_code.items() if own not in tried}
+                owners = _owners(layout.code, members)
+                candidates = {c for c, own in owners.items() if own - tried}
                 self.metrics.count("NearCandidates", len(candidates))
                 for _distance, hit in layout.within(query, candidates):
-                    other = by_layout_code[hit]
-                    tried.add(other)
-                    found = self._verified(key, other, fingerprint)
-                    if found is not None:
-                        return found
+                    for other in sorted(owners[hit] - tried):
+                        tried.add(other)
+                        found = self._verified(key, other, fingerprint)
+                        if found is not None:
+                            return found
         return None
 
     def _verified(
@@ -129,13 +129,17 @@ class NearMatcher:
         return entry, decision
 
 
-def _by_layout_code(code: str, members: set[str]) -> dict[int, int]:
-    """Layout code -> fingerprint code of each member (``fp`` or ``fp:alternate``)."""
-    if code == "fingerprint":
-        return {int(m, 16): int(m, 16) for m in members}
-    out: dict[int, int] = {}
+def _owners(code: str, members: set[str]) -> dict[int, set[int]]:
+    """Layout code -> the fingerprint codes stored under it (members ``fp`` or ``fp:alternate``).
+
+    A set, because two stored videos may share an alternate code while their own codes
+    differ; each must still be tried.
+    """
+    out: dict[int, set[int]] = {}
     for m in members:
         own, _, alternate = m.partition(":")
-        if alternate:
-            out[int(alternate, 16)] = int(own, 16)
+        if code == "fingerprint":
+            out.setdefault(int(own, 16), set()).add(int(own, 16))
+        elif alternate:
+            out.setdefault(int(alternate, 16), set()).add(int(own, 16))
     return out
