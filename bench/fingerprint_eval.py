@@ -296,6 +296,42 @@ def evaluate(items: list[Item], features: dict[Path, VideoFeatures]) -> list[dic
     return rows
 
 
+def any_offset_windows(items: list[Item], features: dict[Path, VideoFeatures]) -> dict[str, Any]:
+    """Same-shot windows at *every* start offset (non-overlapping), shipped constants.
+
+    Reported beside the verdict, not in it: the grid-aligned windows above are the
+    defined negatives; these measure how far the rule's safety reaches. Windows of a
+    fixed camera where nothing moves, or where one car leaves the frame at the same
+    place and moment, are not separable by pictures at all.
+    """
+    accepted: list[dict[str, Any]] = []
+    pairs = 0
+    for item in (i for i in items if i.segment < 0 and i.edit == "original"):
+        f = features[item.path]
+        for length in (*WINDOW_SIGNATURES, 10):
+            fps = {
+                k: assemble(_window(f, k, length), shipped())
+                for k in range(len(f.thumbs) - length + 1)
+            }
+            for a, b in itertools.combinations(fps, 2):
+                if b - a < length:
+                    continue
+                pairs += 1
+                d = decide(fps[a], fps[b])
+                if d.same:
+                    span = length / SIGNATURE_FPS
+                    accepted.append(
+                        {
+                            "clip": item.source,
+                            "seconds": span,
+                            "starts_s": [a / SIGNATURE_FPS, b / SIGNATURE_FPS],
+                            "frame_hamming": round(d.frame_hamming, 2),
+                            "similarity": round(d.similarity, 3),
+                        }
+                    )
+    return {"pairs": pairs, "accepted": len(accepted), "accepted_pairs": accepted}
+
+
 def shipped_tpr(items: list[Item], features: dict[Path, VideoFeatures]) -> dict[str, Any]:
     """Positives as the product sees these clips: with the shipped centring constants.
 
@@ -593,6 +629,7 @@ def main(argv: list[str] | None = None) -> None:
         extract_s = time.perf_counter() - t0
         rows = evaluate(items, features)
         in_sample = shipped_tpr(items, features)
+        offsets = any_offset_windows(items, features)
         speed = measure_speed(clips, args.speed_repeats)
 
     summary = summarise(rows)
@@ -627,6 +664,7 @@ def main(argv: list[str] | None = None) -> None:
         "verdict": verdict,
         "summary": summary,
         "positives_with_shipped_calibration": in_sample,
+        "same_shot_windows_any_offset": offsets,
         "speed": speed,
         "build_s": round(build_s, 1),
         "feature_extraction_s": round(extract_s, 1),
