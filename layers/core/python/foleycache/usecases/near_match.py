@@ -13,7 +13,7 @@ so Redis being down or having evicted a bucket costs latency, never reuse.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from foleycache.core.entry import CacheEntry
@@ -69,19 +69,27 @@ class NearMatcher:
         return out
 
     def add(self, key: CacheKey, alternate: int | None = None) -> None:
-        self._each_store("add", key, alternate)
+        for store in self._stores():
+            self._write("add", store.add, key, alternate)
 
     def remove(self, key: CacheKey, alternate: int | None = None) -> None:
-        self._each_store("remove", key, alternate)
-
-    def _each_store(self, action: str, key: CacheKey, alternate: int | None) -> None:
         for store in self._stores():
-            try:
-                for buckets, member in self._postings(key, alternate):
-                    getattr(store, action)(scope_of(key), buckets, member)
-            except StorageUnavailable as exc:
-                self.metrics.count("L1Unavailable")
-                log.warning("near index %s skipped on one tier: %s", action, exc)
+            self._write("remove", store.remove, key, alternate)
+
+    def _write(
+        self,
+        action: str,
+        write: Callable[[str, list[str], str], None],
+        key: CacheKey,
+        alternate: int | None,
+    ) -> None:
+        """One tier failing skips that tier only: the index finds, it never decides."""
+        try:
+            for buckets, member in self._postings(key, alternate):
+                write(scope_of(key), buckets, member)
+        except StorageUnavailable as exc:
+            self.metrics.count("L1Unavailable")
+            log.warning("near index %s skipped on one tier: %s", action, exc)
 
     def find(
         self, key: CacheKey, fingerprint: Fingerprint, alternate: int | None = None
