@@ -52,8 +52,7 @@ import numpy as np
 from foleycache.fingerprint import FIND_RADIUS, FINGERPRINT_VERSION, decide
 from foleycache.fingerprint.calibration import Calibration, fit, shipped
 from foleycache.fingerprint.extract import VideoFeatures, assemble, video_features
-from foleycache.fingerprint.record import Fingerprint
-from foleycache.fingerprint.sampling import SIGNATURE_FPS
+from foleycache.fingerprint.record import SIGNATURE_FPS, Fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"

@@ -9,10 +9,11 @@ import pytest
 
 from foleycache.adapters.dynamodb_leases import DynamoLeaseStore
 from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
-from foleycache.core.clock import FakeClock, SystemClock
+from foleycache.core.clock import SystemClock
 from foleycache.core.errors import LeaseHeld, LeaseNotOwned
 from foleycache.core.lease import Lease
 from foleycache.local.stack import StackInfo
+from tests.fakes import FakeClock
 
 pytestmark = pytest.mark.integration
 

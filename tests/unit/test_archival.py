@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from foleycache.core.clock import FakeClock
 from foleycache.core.entry import CacheEntry
 from foleycache.core.keys import CacheKey
 from foleycache.usecases.archival import ARCHIVE_TAG, archive_cold_entries
 from foleycache.usecases.hit_tracking import track_hit
 from foleycache.usecases.near_match import scope_of
 from foleycache.usecases.services import Services
-from tests.fakes import MemoryCatalog, MemoryNearIndex, fake_services
+from tests.fakes import FakeClock, MemoryCatalog, MemoryNearIndex, fake_services
 
 DAY = 86_400.0
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from foleycache.core.clock import FakeClock
 from foleycache.core.errors import LeaseHeld, LeaseNotOwned
 from foleycache.core.lease import Lease
-from tests.fakes import MemoryLeaseStore
+from tests.fakes import FakeClock, MemoryLeaseStore
 
 
 @pytest.fixture

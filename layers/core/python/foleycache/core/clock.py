@@ -1,4 +1,7 @@
-"""Injected time, so lease expiry and TTL logic are testable without sleeping."""
+"""Injected time, so lease expiry and TTL logic are testable without sleeping.
+
+The tests' clock that only moves when told to is ``tests.fakes.FakeClock``.
+"""
 
 from __future__ import annotations
 
@@ -20,19 +23,3 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
-
-
-class FakeClock:
-    """A clock that only moves when told to; ``sleep`` advances it instantly."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.t = start
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds

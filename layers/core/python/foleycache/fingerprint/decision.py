@@ -71,8 +71,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from foleycache.fingerprint.hashing import hamming, hamming_many, swap_halves
-from foleycache.fingerprint.record import Fingerprint
-from foleycache.fingerprint.sampling import SIGNATURE_FPS
+from foleycache.fingerprint.record import SIGNATURE_FPS, Fingerprint
 
 #: Hamming radius used to find candidates by code (the seed contract).
 FIND_RADIUS = 5

@@ -22,6 +22,16 @@ from foleycache.core.errors import InvalidInput
 from foleycache.fingerprint.version import FINGERPRINT_VERSION
 
 VECTOR_DIM = 512
+#: Rate of ``frame_signatures`` (signatures per second of video), i.e. of the small
+#: greyscale frames behind them (``sampling``, ``extract.frame_signatures``). It lives
+#: here, not in ``sampling``, because ``decision`` needs it and must not load OpenCV.
+#: Denser than the CNN's 1/s because the temporal check needs >= 4 samples
+#: (``decision.MIN_ALIGNED``), which a 2.4 s clip has at 2/s but not at 1/s. 4/s
+#: measured no better (furthest positive 8 bits, closest segment pair 16 at both
+#: rates) and would push a 10-minute record past 16 KB. Cost: one retrieve per second
+#: more than the CNN alone, as the grids are shared (sampling CPU on the 7 clips +8 %
+#: over v1; +13-18 % with a separate grid).
+SIGNATURE_FPS = 2.0
 
 
 def _b64(a: np.ndarray) -> str:

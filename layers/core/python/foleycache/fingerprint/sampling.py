@@ -25,6 +25,7 @@ import numpy as np
 
 from foleycache.core.errors import InvalidVideo
 from foleycache.fingerprint.borders import DARK_LEVEL
+from foleycache.fingerprint.record import SIGNATURE_FPS  # in record so decision needs no cv2
 
 #: Frames are sampled at this height first (the issue's "360p"), for border detection.
 SAMPLE_HEIGHT = 360
@@ -34,14 +35,6 @@ WORK_HEIGHT = 180
 #: CNN sampling instants are the middle of every second: a frame-rate change moves
 #: the nearest frame by at most half a frame interval either way.
 SAMPLE_PHASE = 0.5
-#: Rate of the small greyscale frames behind the motion signatures (see
-#: ``extract.frame_signatures``): denser than the CNN's 1/s because the temporal
-#: check needs >= 4 samples (``decision.MIN_ALIGNED``), which a 2.4 s clip has at
-#: 2/s but not at 1/s. 4/s measured no better (furthest positive 8 bits, closest
-#: segment pair 16 at both rates) and would push a 10-minute record past 16 KB.
-#: Cost: one retrieve per second more than the CNN alone, as the grids are shared
-#: (sampling CPU on the 7 clips +8 % over v1; +13-18 % with a separate grid).
-SIGNATURE_FPS = 2.0
 #: Signature frames are reduced by an integer factor to at least this height: an
 #: integer-factor area resize costs ~0.3 ms on a 720p frame (3.8 ms for an arbitrary
 #: factor), and the frame only has to feed a 48x48 thumbnail.
