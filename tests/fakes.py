@@ -9,8 +9,33 @@ from typing import Any
 from foleycache.core.errors import NotFound, StorageUnavailable
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.lease import LeaseRecord
-from foleycache.core.ports import ObjectInfo
+from foleycache.core.ports import ObjectInfo, PresignedUpload
 from foleycache.usecases.services import Services
+
+#: The settings a deployment's template provides (resource names have no defaults).
+SETTINGS_ENV = {
+    "UPLOADS_BUCKET": "foleycache-uploads",
+    "CACHE_BUCKET": "foleycache-cache",
+    "TABLE_NAME": "foleycache",
+    "SAGEMAKER_ENDPOINT_NAME": "foleycache-foley",
+    "MODEL_VERSION": "foley-ref-1",
+}
+
+
+class FakeClock:
+    """A clock that only moves when told to; ``sleep`` advances it instantly."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.t = start
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
 
 
 class MemoryBlobStore:
@@ -19,12 +44,18 @@ class MemoryBlobStore:
         self.objects: dict[str, bytes] = {}
         self.metadata: dict[str, dict[str, str]] = {}
         self.tags: dict[str, dict[str, str]] = {}
+        self.checksums: dict[str, str] = {}  # key -> SHA-256 (base64), as S3 keeps it
         self.gets = 0
 
     def head(self, key: str) -> ObjectInfo | None:
         if key not in self.objects:
             return None
-        return ObjectInfo(key, len(self.objects[key]), None, dict(self.metadata.get(key, {})))
+        return ObjectInfo(
+            key,
+            len(self.objects[key]),
+            self.checksums.get(key),
+            dict(self.metadata.get(key, {})),
+        )
 
     def get_bytes(self, key: str) -> bytes | None:
         self.gets += 1
@@ -49,6 +80,12 @@ class MemoryBlobStore:
 
     def presign(self, key: str, method: str, expires_s: int) -> str:
         return f"https://{self.bucket}.example/{key}?method={method}&expires={expires_s}"
+
+    def presign_upload(self, key: str, expires_s: int, sha256_b64: str) -> PresignedUpload:
+        return PresignedUpload(
+            self.presign(key, "PUT", expires_s),
+            {"x-amz-checksum-sha256": sha256_b64, "x-amz-sdk-checksum-algorithm": "SHA256"},
+        )
 
     def copy(self, src_key: str, dst_key: str) -> None:
         self.objects[dst_key] = self.objects[src_key]
@@ -241,11 +278,10 @@ class MemoryCatalog:
 
 def fake_services(**overrides: Any) -> Services:
     """Services wired to the in-memory fakes; keyword arguments replace single ports."""
-    from foleycache.core.clock import FakeClock
     from foleycache.settings import Settings
 
     parts: dict[str, Any] = {
-        "settings": Settings.from_env({}),
+        "settings": Settings.from_env(SETTINGS_ENV),
         "uploads": MemoryBlobStore("foleycache-uploads"),
         "cache_blobs": MemoryBlobStore("foleycache-cache"),
         "hot": MemoryHotCache(),

@@ -2,6 +2,8 @@
 
 Videos never pass through API Gateway (10 MB cap, 29 s timeout): the
 client PUTs to a presigned S3 URL, and the upload's S3 event starts the job.
+``POST /jobs`` takes the file's SHA-256; the link is signed with it, and the
+response names the headers the PUT must carry.
 Typed errors map to HTTP statuses here, in one place.
 
 No ``from __future__ import annotations`` here: the resolver reads the
@@ -32,16 +34,21 @@ app = APIGatewayRestResolver(enable_validation=True)
 class SubmitJob(BaseModel):
     prompt: str = Field(max_length=100_000)
     filename: str = Field(default="video.mp4", max_length=255)
+    sha256: str = Field(
+        max_length=100,
+        description="SHA-256 of the file to upload: base64 (as S3's x-amz-checksum-sha256) "
+        "or hex. The upload link is signed with it; S3 refuses other bytes.",
+    )
 
 
 @app.post("/jobs")
 @tracer.capture_method
 def create_job(body: Annotated[SubmitJob, Body()]) -> Response[dict[str, Any]]:
-    job = submit_job(services(), body.prompt, body.filename)
+    job = submit_job(services(), body.prompt, body.filename, sha256=body.sha256)
     payload = {
         "job_id": job.job_id,
         "status": job.status.value,
-        "upload": upload_link(services(), job.key),
+        "upload": upload_link(services(), job.key, job.details["sha256"]),
     }
     return Response(201, content_types.APPLICATION_JSON, payload)
 

@@ -7,6 +7,7 @@ pipeline would otherwise silently get moto's echo responses.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
@@ -14,6 +15,8 @@ import pytest
 from foleycache.local.stack import StackInfo
 
 pytestmark = pytest.mark.integration
+
+SHA256_HEX = "a" * 64  # any well-formed digest will do: nothing is uploaded here
 
 
 def rest_event(method: str, path: str, body: str | None = None) -> dict[str, object]:
@@ -33,7 +36,7 @@ def rest_event(method: str, path: str, body: str | None = None) -> dict[str, obj
 def test_lambda_invoke_runs_the_real_api_handler(local_stack: StackInfo) -> None:
     lam = boto3.client("lambda")
     resp = lam.invoke(
-        FunctionName="foleycache-api",
+        FunctionName=local_stack.functions["ApiFunction"],
         Payload=json.dumps(rest_event("GET", "/jobs/job-doesnotexist00")).encode(),
     )
     body = json.loads(resp["Payload"].read())
@@ -43,7 +46,9 @@ def test_lambda_invoke_runs_the_real_api_handler(local_stack: StackInfo) -> None
 
 def test_a_handler_exception_is_a_lambda_function_error(local_stack: StackInfo) -> None:
     lam = boto3.client("lambda")
-    resp = lam.invoke(FunctionName="foleycache-job_status", Payload=b'{"outcome": "bogus"}')
+    resp = lam.invoke(
+        FunctionName=local_stack.functions["JobStatusFunction"], Payload=b'{"outcome": "bogus"}'
+    )
     assert resp.get("FunctionError") == "Handled"
     assert json.loads(resp["Payload"].read())["errorType"] == "ValidationError"
 
@@ -52,18 +57,27 @@ def test_api_submit_returns_an_upload_link_and_a_pollable_job(local_stack: Stack
     lam = boto3.client("lambda")
     created = json.loads(
         lam.invoke(
-            FunctionName="foleycache-api",
+            FunctionName=local_stack.functions["ApiFunction"],
             Payload=json.dumps(
-                rest_event("POST", "/jobs", json.dumps({"prompt": "rain", "filename": "a.mp4"}))
+                rest_event(
+                    "POST",
+                    "/jobs",
+                    json.dumps({"prompt": "rain", "filename": "a.mp4", "sha256": SHA256_HEX}),
+                )
             ).encode(),
         )["Payload"].read()
     )
     assert created["statusCode"] == 201
     job = json.loads(created["body"])
     assert job["upload"]["method"] == "PUT" and job["upload"]["key"].endswith("/a.mp4")
+    assert job["upload"]["headers"] == {
+        "x-amz-checksum-sha256": "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqo=",
+        "x-amz-sdk-checksum-algorithm": "SHA256",
+    }
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in job["upload"]["url"]
     polled = json.loads(
         lam.invoke(
-            FunctionName="foleycache-api",
+            FunctionName=local_stack.functions["ApiFunction"],
             Payload=json.dumps(rest_event("GET", f"/jobs/{job['job_id']}")).encode(),
         )["Payload"].read()
     )
@@ -71,18 +85,31 @@ def test_api_submit_returns_an_upload_link_and_a_pollable_job(local_stack: Stack
     assert json.loads(polled["body"])["status"] == "pending"
 
 
-def test_api_rejects_an_oversized_prompt_with_400(local_stack: StackInfo) -> None:
-    lam = boto3.client("lambda")
-    resp = json.loads(
-        lam.invoke(
-            FunctionName="foleycache-api",
-            Payload=json.dumps(
-                rest_event("POST", "/jobs", json.dumps({"prompt": "x" * 5000}))
-            ).encode(),
-        )["Payload"].read()
+def post_job(stack: StackInfo, body: dict[str, Any]) -> dict[str, Any]:
+    resp: dict[str, Any] = json.loads(
+        boto3.client("lambda")
+        .invoke(
+            FunctionName=stack.functions["ApiFunction"],
+            Payload=json.dumps(rest_event("POST", "/jobs", json.dumps(body))).encode(),
+        )["Payload"]
+        .read()
     )
+    return resp
+
+
+def test_api_rejects_an_oversized_prompt_with_400(local_stack: StackInfo) -> None:
+    resp = post_job(local_stack, {"prompt": "x" * 5000, "sha256": SHA256_HEX})
     assert resp["statusCode"] == 400
     assert "limit" in json.loads(resp["body"])["error"]
+
+
+def test_api_requires_a_well_formed_sha256(local_stack: StackInfo) -> None:
+    resp = post_job(local_stack, {"prompt": "rain", "sha256": "abc"})
+    assert resp["statusCode"] == 400
+    assert "SHA-256" in json.loads(resp["body"])["error"]
+    assert (
+        post_job(local_stack, {"prompt": "rain"})["statusCode"] == 422
+    )  # missing: the body model says so
 
 
 def test_duplicate_s3_events_start_one_execution(local_stack: StackInfo) -> None:
@@ -108,14 +135,14 @@ def test_duplicate_s3_events_start_one_execution(local_stack: StackInfo) -> None
         ]
     }
     first = json.loads(
-        lam.invoke(FunctionName="foleycache-ingest", Payload=json.dumps(event).encode())[
-            "Payload"
-        ].read()
+        lam.invoke(
+            FunctionName=local_stack.functions["IngestFunction"], Payload=json.dumps(event).encode()
+        )["Payload"].read()
     )
     again = json.loads(
-        lam.invoke(FunctionName="foleycache-ingest", Payload=json.dumps(event).encode())[
-            "Payload"
-        ].read()
+        lam.invoke(
+            FunctionName=local_stack.functions["IngestFunction"], Payload=json.dumps(event).encode()
+        )["Payload"].read()
     )
     assert first["started"] == 1 and again["started"] == 0
     assert first["jobs"] == again["jobs"]

@@ -1,26 +1,99 @@
-"""S3 as a :class:`~foleycache.core.ports.BlobStore`."""
+"""S3 as a :class:`~foleycache.core.ports.BlobStore`.
+
+Links handed to users (presigned GET/PUT) are signed by a client of their
+own: always SigV4 (botocore still picks SigV2 for presigned URLs in some
+regions, which buckets created since June 2020 refuse), on the regional
+virtual-hosted endpoint (``https://BUCKET.s3.REGION.amazonaws.com/...``),
+never the global one. With an endpoint override (``AWS_ENDPOINT_URL_S3``, the
+local stack's moto server) the links go to that endpoint, path-style.
+"""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from foleycache.core.errors import NotFound, StorageUnavailable
-from foleycache.core.ports import ObjectInfo
+from foleycache.core.ports import ObjectInfo, PresignedUpload
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_AWS_HOSTS = (".amazonaws.com", ".amazonaws.com.cn")
+# Request parameters that S3 receives as headers, as the presigned PUT signs them.
+_CHECKSUM_HEADERS = {
+    "ChecksumAlgorithm": "x-amz-sdk-checksum-algorithm",
+    "ChecksumSHA256": "x-amz-checksum-sha256",
+}
 
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
+def is_aws_endpoint(url: str) -> bool:
+    """True for AWS's own S3 endpoints; False for an override (moto, MinIO, a proxy)."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host.endswith(_AWS_HOSTS)
+
+
+def client_identity(client: Any) -> dict[str, str | None]:
+    """The access key, secret and token ``client`` signs with now ({} if it has none)."""
+    # boto3 itself reads a client's credentials this way (boto3.crt); should a botocore
+    # release drop it, the presigning client falls back to the default credential chain.
+    getter = getattr(client, "_get_credentials", None)
+    credentials = getter() if callable(getter) else None
+    if credentials is None:
+        return {}
+    frozen = credentials.get_frozen_credentials()  # refreshes expiring credentials first
+    return {
+        "aws_access_key_id": frozen.access_key,
+        "aws_secret_access_key": frozen.secret_key,
+        "aws_session_token": frozen.token,
+    }
+
+
+def presigning_client(client: Any, identity: dict[str, str | None] | None = None) -> Any:
+    """An S3 client that signs links as users need them, with ``client``'s region and identity.
+
+    Without an endpoint override: SigV4 on the regional virtual-hosted endpoint
+    (us-east-1 included, whose botocore default is the global endpoint). With
+    one: SigV4 on that endpoint, path-style (a local endpoint has no bucket
+    subdomains).
+    """
+    identity = client_identity(client) if identity is None else identity
+    session = boto3.session.Session(region_name=client.meta.region_name, **identity)
+    endpoint = client.meta.endpoint_url
+    if is_aws_endpoint(endpoint):
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"},
+        )
+        return session.client("s3", config=config)
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"})
+    return session.client("s3", endpoint_url=endpoint, config=config)
+
+
 class S3BlobStore:
     def __init__(self, client: Any, bucket: str) -> None:
         self.client = client
         self.bucket = bucket
+        self._presigner: Any = None
+        self._presigner_identity: dict[str, str | None] = {}
+        self._presigner_lock = threading.Lock()
+
+    def _signer(self) -> Any:
+        """The presigning client: built on first use, and again only when credentials rotate."""
+        identity = client_identity(self.client)
+        with self._presigner_lock:
+            if self._presigner is None or identity != self._presigner_identity:
+                self._presigner = presigning_client(self.client, identity)
+                self._presigner_identity = identity
+            return self._presigner
 
     def head(self, key: str) -> ObjectInfo | None:
         try:
@@ -79,10 +152,26 @@ class S3BlobStore:
 
     def presign(self, key: str, method: str, expires_s: int) -> str:
         operation = {"GET": "get_object", "PUT": "put_object"}[method]
-        url: str = self.client.generate_presigned_url(
+        url: str = self._signer().generate_presigned_url(
             operation, Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_s
         )
         return url
+
+    def presign_upload(self, key: str, expires_s: int, sha256_b64: str) -> PresignedUpload:
+        checksum = {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": sha256_b64}
+        url: str = self._signer().generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self.bucket, "Key": key, **checksum},
+            ExpiresIn=expires_s,
+        )
+        headers = {_CHECKSUM_HEADERS[name]: value for name, value in checksum.items()}
+        signed = parse_qs(urlsplit(url).query).get("X-Amz-SignedHeaders", [""])[0].split(";")
+        # The client must send exactly the signed headers, so they must be the ones we return.
+        if set(signed) != {"host", *headers}:
+            raise RuntimeError(
+                f"presigned PUT signs {sorted(signed)}; expected host and {sorted(headers)}"
+            )
+        return PresignedUpload(url=url, headers=headers)
 
     def copy(self, src_key: str, dst_key: str) -> None:
         self.client.copy_object(

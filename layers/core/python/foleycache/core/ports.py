@@ -22,6 +22,14 @@ class ObjectInfo:
     etag: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class PresignedUpload:
+    """A presigned PUT: the URL, and the headers the client must send with it (they are signed)."""
+
+    url: str
+    headers: dict[str, str]
+
+
 class BlobStore(Protocol):
     """One bucket (S3)."""
 
@@ -35,6 +43,15 @@ class BlobStore(Protocol):
     def set_tags(self, key: str, tags: dict[str, str]) -> None: ...
     def delete(self, key: str) -> None: ...
     def presign(self, key: str, method: str, expires_s: int) -> str: ...
+    def presign_upload(self, key: str, expires_s: int, sha256_b64: str) -> PresignedUpload:
+        """A PUT link that the store accepts only for bytes with this SHA-256 (base64).
+
+        The checksum is part of the signature: the client must send the returned
+        headers, and the store refuses bytes that do not match, then keeps the
+        checksum, so ``head`` reports it.
+        """
+        ...
+
     def copy(self, src_key: str, dst_key: str) -> None:
         """Server-side copy within the bucket (no bytes through the caller)."""
         ...

@@ -13,7 +13,8 @@ from pathlib import Path, PurePosixPath
 from foleycache.core.errors import InvalidInput, InvalidVideo, NotFound, VideoTooLarge
 from foleycache.core.job import JobRecord
 from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
-from foleycache.fingerprint import FINGERPRINT_VERSION, fingerprint_video
+from foleycache.core.ports import ObjectInfo
+from foleycache.fingerprint import FINGERPRINT_VERSION
 from foleycache.media.limits import check_limits
 from foleycache.media.probe import probe
 from foleycache.usecases.pipeline_state import PipelineState
@@ -30,21 +31,30 @@ def load_job(services: Services, job_id: str) -> JobRecord:
 
 
 def fingerprint_upload(services: Services, state: PipelineState) -> PipelineState:
+    # Here, not at the top: it loads OpenCV and onnxruntime, which only the fingerprint
+    # function's image has, and the hot-path functions import this module (key_of, load_job).
+    from foleycache.fingerprint.extract import fingerprint_video
+
     settings = services.settings
     job = load_job(services, state.job_id)
     with stage(services.jobs, state.job_id, "fingerprint"):
         prompt = validate_prompt(job.prompt, settings.max_prompt_chars)
         info = services.uploads.head(state.key)
+        sha, mismatch = _upload_sha256(job, info)
+        # Recorded before any check can fail: the failure memory keys on it.
+        services.jobs.update(
+            state.job_id, details={"sha256": sha, "bytes": info.size if info else 0}
+        )
         if info is None:
             raise InvalidInput(f"the upload s3://{state.bucket}/{state.key} does not exist")
+        if mismatch:
+            raise InvalidInput(mismatch)
         if info.size == 0:
             raise InvalidVideo("the upload is empty (0 bytes)")
         if info.size > settings.max_video_bytes:
             raise VideoTooLarge(
                 f"the upload is {info.size} bytes; the limit is {settings.max_video_bytes} bytes"
             )
-        sha = info.sha256_b64 or ""
-        services.jobs.update(state.job_id, details={"sha256": sha, "bytes": info.size})
         if sha:
             failure = remembered_failure(services, sha, prompt_md5(prompt))
             if failure is not None:
@@ -90,6 +100,25 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             "next": "lookup",
         }
     )
+
+
+def _upload_sha256(job: JobRecord, info: ObjectInfo | None) -> tuple[str, str]:
+    """(the checksum that stands for the upload's bytes, or ""; why it is refused, or "").
+
+    Only S3's own checksum counts: S3 verified the bytes against it (the API's
+    presigned PUT is signed with the SHA-256 the client declared at submit, so
+    S3 keeps exactly that one). A declared checksum that S3 does not report is
+    unverified and not used: the job then takes the decoding path. One that
+    differs from S3's means the object is not the declared upload.
+    """
+    stored = (info.sha256_b64 or "") if info is not None else ""
+    declared = str(job.details.get("sha256") or "")
+    if declared and stored and stored != declared:
+        return "", (
+            f"the upload's SHA-256 ({stored}) is not the one declared when job "
+            f"{job.job_id} was submitted ({declared})"
+        )
+    return stored, ""
 
 
 def key_of(state: PipelineState) -> CacheKey:

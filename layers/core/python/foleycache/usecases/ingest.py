@@ -1,8 +1,11 @@
 """Turning an upload into a job: the S3 trigger's and the API's shared entry.
 
 Two ways in, one job model:
-- API: ``submit_job`` records the prompt and returns the key to upload to
-  (``uploads/{job_id}/{filename}``); the upload's S3 event then starts it.
+- API: ``submit_job`` records the prompt and the file's SHA-256, and returns
+  the key to upload to (``uploads/{job_id}/{filename}``); the presigned PUT
+  is signed with that checksum, so S3 accepts only those bytes and keeps the
+  checksum, and a repeat of them is answered ``exact`` before decoding. The
+  upload's S3 event then starts the job.
 - A plain drop into ``uploads/``: the prompt comes from the object's
   ``prompt`` metadata (percent-encoded UTF-8, as S3 metadata is ASCII), or
   the configured default.
@@ -15,6 +18,7 @@ StartExecution with the same name and input as the same execution.
 
 from __future__ import annotations
 
+import base64
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote
@@ -25,6 +29,8 @@ from foleycache.core.keys import validate_prompt
 from foleycache.usecases.services import Services
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_SHA256_HEX = re.compile(r"[0-9A-Fa-f]{64}")
+_SHA256_B64 = re.compile(r"[A-Za-z0-9+/]{43}=")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +45,38 @@ def upload_key_for(services: Services, job_id: str, filename: str) -> str:
     return f"{services.settings.uploads_prefix}{job_id}/{name[:120]}"
 
 
-def submit_job(services: Services, prompt: object, filename: str = "video.mp4") -> JobRecord:
-    """Record a job waiting for its upload; rejects a bad prompt before any upload."""
+def sha256_b64(value: object) -> str:
+    """A file's SHA-256 as S3 writes it (base64 of the 32 bytes), from base64 or hex.
+
+    Strict: exactly 64 hex digits, or the canonical 44-character base64 of 32 bytes.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput("sha256 must be a string: the file's SHA-256, base64 or hex")
+    if _SHA256_HEX.fullmatch(value):
+        return base64.b64encode(bytes.fromhex(value)).decode("ascii")
+    # 43 base64 digits and "=" always decode to 32 bytes; canonical means the unused low
+    # bits of the last digit are zero, so the text round-trips.
+    if _SHA256_B64.fullmatch(value):
+        digest = base64.b64decode(value, validate=True)
+        if base64.b64encode(digest).decode("ascii") == value:
+            return value
+    raise InvalidInput(
+        "sha256 must be the file's SHA-256 digest: 44 characters of base64 "
+        "(as in S3's x-amz-checksum-sha256) or 64 hex digits"
+    )
+
+
+def submit_job(
+    services: Services, prompt: object, filename: str = "video.mp4", sha256: object = None
+) -> JobRecord:
+    """Record a job waiting for its upload; rejects a bad prompt or checksum before any upload.
+
+    ``sha256`` (base64 or hex) is the client's SHA-256 of the file it will upload; it
+    is kept, base64, in ``details["sha256"]``. The API requires it; the local CLI,
+    which uploads with the SDK's own checksum, may leave it out.
+    """
     text = validate_prompt(prompt, services.settings.max_prompt_chars)
+    details = {} if sha256 is None else {"sha256": sha256_b64(sha256)}
     now = services.clock.now()
     job_id = new_job_id()
     job = JobRecord(
@@ -54,6 +89,7 @@ def submit_job(services: Services, prompt: object, filename: str = "video.mp4") 
         key=upload_key_for(services, job_id, filename),
         stage="awaiting-upload",
         model_version=services.settings.model_version,
+        details=details,
     )
     services.jobs.create(job)
     return job

@@ -31,11 +31,18 @@ def job_results(services: Services, job_id: str) -> dict[str, Any]:
     return {"job_id": job_id, "cache": job.cache, "expires_in_s": LINK_TTL_S, "outputs": links}
 
 
-def upload_link(services: Services, key: str) -> dict[str, Any]:
+def upload_link(services: Services, key: str, sha256_b64: str) -> dict[str, Any]:
+    """The presigned PUT for a job's upload, signed with the file's SHA-256.
+
+    The client must send ``headers`` as given: they are part of the signature,
+    and S3 refuses bytes whose SHA-256 differs, then stores the checksum, which
+    lets a repeat of the same bytes be answered before decoding.
+    """
+    link = services.uploads.presign_upload(key, LINK_TTL_S, sha256_b64)
     return {
         "method": "PUT",
-        "url": services.uploads.presign(key, "PUT", LINK_TTL_S),
+        "url": link.url,
         "key": key,
         "expires_in_s": LINK_TTL_S,
-        "headers": {"x-amz-checksum-algorithm": "SHA256"},
+        "headers": dict(link.headers),
     }
