@@ -10,7 +10,7 @@ DEMO_PROMPT ?= a dog's paws padding and scratching on a wooden floor
 APT_PACKAGES := ffmpeg redis-server fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages demo test lint unit integration bench stack-down clean
+.PHONY: setup system-packages build demo test lint unit integration bench stack-down clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -28,8 +28,13 @@ $(VENV)/.installed: pyproject.toml
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[export,local,dev]'
+	$(PY) -m pip install -q -e '.[fingerprint,server,export,local,dev]'
 	touch $@
+
+# Every deployable artefact, offline (no Docker): sam build of the zip functions and
+# layers, the container images' Python environments, sizes against Lambda's limits.
+build: setup
+	$(PY) infra/build/artefacts.py
 
 demo: setup
 	@$(VENV)/bin/foleycache stack down >/dev/null
@@ -42,9 +47,9 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers functions infra/inference bench
+	$(VENV)/bin/mypy layers functions infra/inference infra/build bench
 
-test: lint
+test: lint build
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
 unit: setup

@@ -3,10 +3,9 @@
 # a layer at /opt, so they run as /opt/bin/ffmpeg and /opt/bin/ffprobe (FFMPEG_PATH and
 # FFPROBE_PATH in template.yaml).
 #
-# Downloads nothing (builds must be reproducible offline): FFMPEG_STATIC_DIR must hold
-# static builds, e.g. an unpacked ffmpeg-release-amd64-static.tar.xz from
-# https://johnvansickle.com/ffmpeg/. What it guarantees before copying, because each of
-# these would otherwise fail only at run time on Lambda:
+# Downloads nothing itself: FFMPEG_STATIC_DIR must hold static builds (the Makefile
+# unpacks them from a package-registry wheel). What it guarantees before copying, because
+# each of these would otherwise fail only at run time on Lambda:
 #   * both files are ELF executables for FFMPEG_ARCH (default x86_64, the template's);
 #   * both are statically linked (Lambda's runtime has no libavcodec & co.);
 #   * together they fit FFMPEG_LAYER_MAX_MB (default 200), leaving room for the core layer
