@@ -265,6 +265,7 @@ class Stack:
                 "UPLOADS_BUCKET": f"replay-{scenario}-uploads",
                 "CACHE_BUCKET": f"replay-{scenario}-cache",
                 "TABLE_NAME": f"replay-{scenario}",
+                "SAGEMAKER_ENDPOINT_NAME": "replay-foley",
                 "REDIS_URL": f"{self.redis_url}/{db}",
                 "MODEL_VERSION": MODEL_VERSION,
                 "WORK_DIR": str(work_dir),

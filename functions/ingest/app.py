@@ -15,11 +15,13 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from foleycache.adapters.wiring import services
+from foleycache.settings import get_settings
 from foleycache.usecases.ingest import ingest_upload
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+get_settings().require("state_machine_arn")  # the one function that starts executions
 
 
 def _event_order(record: dict[str, Any]) -> str:

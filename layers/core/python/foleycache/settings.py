@@ -22,13 +22,18 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    uploads_bucket: str = Field("foleycache-uploads", alias="UPLOADS_BUCKET")
-    cache_bucket: str = Field("foleycache-cache", alias="CACHE_BUCKET")
-    table_name: str = Field("foleycache", alias="TABLE_NAME")
-    state_machine_arn: str = Field("", alias="STATE_MACHINE_ARN")
+    # Resource names have no defaults: a function missing one fails at cold start
+    # instead of reading or writing another deployment's bucket. The template sets them.
+    uploads_bucket: str = Field(alias="UPLOADS_BUCKET", min_length=3)
+    cache_bucket: str = Field(alias="CACHE_BUCKET", min_length=3)
+    table_name: str = Field(alias="TABLE_NAME", min_length=3)
+    endpoint_name: str = Field(alias="SAGEMAKER_ENDPOINT_NAME", min_length=1)
+    #: Part of every cache key; the template's ModelVersion parameter is its one source.
+    model_version: str = Field(alias="MODEL_VERSION", min_length=1)
+    #: Only the ingest function starts executions (see :meth:`require`).
+    state_machine_arn: str | None = Field(None, alias="STATE_MACHINE_ARN")
+    #: Only functions inside the VPC can reach Valkey; elsewhere it is absent (no L1).
     redis_url: str = Field("", alias="REDIS_URL")
-    endpoint_name: str = Field("foleycache-foley", alias="SAGEMAKER_ENDPOINT_NAME")
-    model_version: str = Field("foley-ref-1", alias="MODEL_VERSION")
 
     uploads_prefix: str = Field("uploads/", alias="UPLOADS_PREFIX")
     outputs_prefix: str = Field("outputs/", alias="OUTPUTS_PREFIX")
@@ -59,6 +64,20 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         known = {f.alias for f in cls.model_fields.values() if f.alias}
         return cls.model_validate({k: v for k, v in env.items() if k in known})
+
+    def require(self, *names: str) -> None:
+        """Fail at cold start when a setting this function needs is unset."""
+        missing = [
+            field.alias or name
+            for name, field in type(self).model_fields.items()
+            if name in names and not getattr(self, name)
+        ]
+        if missing:
+            raise ConfigurationError(f"missing environment variable(s): {', '.join(missing)}")
+
+
+class ConfigurationError(RuntimeError):
+    """The function's environment lacks a setting it needs (a deployment error)."""
 
 
 @lru_cache(maxsize=1)

@@ -56,7 +56,7 @@ def services() -> Services:
             poll_s=0.25,
         ),
         workflow=StepFunctionsWorkflow(
-            session.client("stepfunctions", config=_CONFIG), settings.state_machine_arn
+            session.client("stepfunctions", config=_CONFIG), settings.state_machine_arn or ""
         ),
         clock=clock,
         metrics=PowertoolsMetrics(),
@@ -66,3 +66,8 @@ def services() -> Services:
         ),
         durable_index=DynamoNearIndex(dynamodb, settings.table_name),
     )
+
+
+# Cold start: a function whose environment lacks a setting fails here, at import (the
+# init phase), rather than on its first request.
+get_settings()
