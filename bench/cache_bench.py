@@ -102,10 +102,11 @@ def bench_l1_handler(redis_port: int, moto_port: int, n: int) -> dict[str, Any]:
 
     from foleycache.local.lambda_seam import LocalLambdaContext, load_handler
     from foleycache.local.paths import functions_dir, repo_root
-    from foleycache.local.stack import stack_env
+    from foleycache.local.stack import local_template, stack_env
     from foleycache.local.template_resources import load_template, table_spec
 
-    env = stack_env(moto_port, redis_port, 1, "bench-1")
+    _, intrinsics = local_template("bench-1", redis_port)
+    env = stack_env(intrinsics, moto_port, redis_port, 1)
     env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
     os.environ.update(env)
     boto3.client("dynamodb").create_table(

@@ -40,7 +40,6 @@ def _human(obj: Any) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     import boto3
 
-    from foleycache.adapters.wiring import services
     from foleycache.local.run_job import Progress, run_video
     from foleycache.local.stack import start_daemon, use_stack
 
@@ -49,6 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print({"job_id": None, "status": "failed", "error": f"{video} is not a file"}, args.json)
         return 2
     use_stack(start_daemon(args.model_version))
+    from foleycache.adapters.wiring import services  # reads the stack's settings
+
     result = run_video(
         services(),
         boto3.client("s3"),
@@ -102,7 +103,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
     from foleycache.local.stack import read_stack, start_daemon, stop_daemon
 
     if args.action == "up":
-        info = start_daemon(args.model_version)
+        info = start_daemon(args.model_version, artefacts=args.artefacts or None)
     elif args.action == "down":
         stopped = stop_daemon()
         print("stopped" if stopped else "not running")
@@ -119,6 +120,7 @@ def cmd_stack(args: argparse.Namespace) -> int:
             "redis": f"redis://127.0.0.1:{info.redis_port}",
             "inference (SageMaker runtime)": info.inference_url,
             "model_version": info.env.get("MODEL_VERSION", ""),
+            "runs": "built artefacts, IAM enforced" if info.artefacts else "source tree",
             "pid": info.pid,
         },
         args.json,
@@ -181,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     stack.add_argument("action", choices=["up", "down", "status"])
     stack.add_argument("--json", action="store_true")
     stack.add_argument("--model-version", default="foley-ref-1")
+    stack.add_argument(
+        "--artefacts",
+        action="store_true",
+        help="run the functions from `make build`'s artefacts on python3.12, with the "
+        "template's IAM enforced (also: FOLEYCACHE_ARTEFACTS=1)",
+    )
     stack.set_defaults(func=cmd_stack)
 
     cache = sub.add_parser("cache", help="cache statistics and invalidation (local stack)")

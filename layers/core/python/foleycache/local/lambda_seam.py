@@ -82,37 +82,48 @@ class LocalLambdaContext:
         return max(0, int((self.timeout_s - (time.monotonic() - self.started)) * 1000))
 
 
+Invoker = Callable[[Any], tuple[str, bool, str]]
+
+
 class HandlerRegistry:
-    """Function name -> the handler loaded from ``functions/``."""
+    """Function name -> how to run it: a handler loaded in-process from ``functions/``, or
+    an invoker that runs the built artefact elsewhere (:mod:`.artefact_runtime`)."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
+        self._invokers: dict[str, Invoker] = {}
         self.invocations: dict[str, int] = {}
 
     def register(self, function_name: str, handler: Handler) -> None:
-        self._handlers[function_name] = handler
+        self._invokers[function_name] = lambda event: _run_in_process(function_name, handler, event)
+
+    def register_invoker(self, function_name: str, invoker: Invoker) -> None:
+        self._invokers[function_name] = invoker
 
     def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
-        """Run a handler; returns moto's ``(payload, errored, logs)`` triple."""
-        handler = self._handlers.get(function_name)
-        if handler is None:
+        """Run a function; returns moto's ``(payload, errored, logs)`` triple."""
+        invoker = self._invokers.get(function_name)
+        if invoker is None:
             err = {
                 "errorType": "ResourceNotFoundException",
                 "errorMessage": f"no handler for {function_name}",
             }
             return json.dumps(err), True, ""
         self.invocations[function_name] = self.invocations.get(function_name, 0) + 1
-        try:
-            result = handler(event, LocalLambdaContext(function_name))
-        except Exception as exc:  # the Lambda runtime's contract: any exception is a function error
-            log.info("%s failed: %s: %s", function_name, type(exc).__name__, exc)
-            payload = {
-                "errorType": type(exc).__name__,
-                "errorMessage": str(exc),
-                "stackTrace": traceback.format_exception(exc)[-5:],
-            }
-            return json.dumps(payload), True, ""
-        return json.dumps(result), False, ""
+        return invoker(event)
+
+
+def _run_in_process(function_name: str, handler: Handler, event: Any) -> tuple[str, bool, str]:
+    try:
+        result = handler(event, LocalLambdaContext(function_name))
+    except Exception as exc:  # the Lambda runtime's contract: any exception is a function error
+        log.info("%s failed: %s: %s", function_name, type(exc).__name__, exc)
+        payload = {
+            "errorType": type(exc).__name__,
+            "errorMessage": str(exc),
+            "stackTrace": traceback.format_exception(exc)[-5:],
+        }
+        return json.dumps(payload), True, ""
+    return json.dumps(result), False, ""
 
 
 def install(registry: HandlerRegistry) -> None:

@@ -37,12 +37,19 @@ from typing import Any
 from foleycache.core.errors import ToolMissing
 from foleycache.local.lambda_seam import HandlerRegistry, function_dir_for, install, load_handler
 from foleycache.local.paths import functions_dir, repo_root, state_dir, state_machine_definition
+from foleycache.local.sam_transform import (
+    REGION,
+    Intrinsics,
+    local_intrinsics,
+    parameter_values,
+    resources_of_type,
+    transformed,
+)
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-STATE_MACHINE_NAME = "foleycache-pipeline"
-ENDPOINT_NAME = "foleycache-foley"
-FUNCTION_PREFIX = "foleycache-"
+#: The template's Stage parameter for the local stack: names read foleycache-local-*.
+LOCAL_STAGE = "local"
+#: ``FOLEYCACHE_ARTEFACTS=1`` runs the built artefacts (``make build``) instead of the source.
+ARTEFACTS_ENV = "FOLEYCACHE_ARTEFACTS"
 
 
 @dataclass
@@ -52,6 +59,10 @@ class StackInfo:
     redis_port: int
     inference_port: int
     env: dict[str, str] = field(default_factory=dict)
+    #: True when the functions run from the built artefacts, with the template's IAM.
+    artefacts: bool = False
+    #: Logical id -> physical function name.
+    functions: dict[str, str] = field(default_factory=dict)
 
     @property
     def inference_url(self) -> str:
@@ -101,9 +112,12 @@ def _http_ok(url: str) -> bool:
 
 
 def stack_env(
-    moto_port: int, redis_port: int, inference_port: int, model_version: str
+    intrinsics: Intrinsics, moto_port: int, redis_port: int, inference_port: int
 ) -> dict[str, str]:
+    """The environment of the stack's clients (and, in source mode, of every handler):
+    resource names as the template resolves them, endpoints pointing at the stand-ins."""
     moto = f"http://127.0.0.1:{moto_port}"
+    refs, attrs = intrinsics.refs, intrinsics.attributes
     return {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -115,16 +129,17 @@ def stack_env(
         "AWS_ENDPOINT_URL_SFN": moto,
         "AWS_ENDPOINT_URL_LAMBDA": moto,
         "AWS_ENDPOINT_URL_IAM": moto,
+        "AWS_ENDPOINT_URL_STS": moto,
         "AWS_ENDPOINT_URL_SQS": moto,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{inference_port}",
         "MOTO_PORT": str(moto_port),
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "UPLOADS_BUCKET": "foleycache-uploads",
-        "CACHE_BUCKET": "foleycache-cache",
-        "TABLE_NAME": "foleycache",
-        "SAGEMAKER_ENDPOINT_NAME": ENDPOINT_NAME,
-        "MODEL_VERSION": model_version,
-        "STATE_MACHINE_ARN": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{STATE_MACHINE_NAME}",
+        "UPLOADS_BUCKET": refs["UploadsBucket"],
+        "CACHE_BUCKET": refs["CacheBucket"],
+        "TABLE_NAME": refs["FoleyTable"],
+        "SAGEMAKER_ENDPOINT_NAME": attrs["FoleyEndpoint.EndpointName"],
+        "MODEL_VERSION": intrinsics.parameters["ModelVersion"],
+        "STATE_MACHINE_ARN": refs["PipelineStateMachine"],
         "POWERTOOLS_SERVICE_NAME": "foleycache",
         "POWERTOOLS_METRICS_NAMESPACE": "FoleyCache",
         "POWERTOOLS_TRACE_DISABLED": "true",
@@ -132,13 +147,22 @@ def stack_env(
     }
 
 
+def local_template(model_version: str, redis_port: int) -> tuple[dict[str, Any], Intrinsics]:
+    """The transformed template and its intrinsics as the local stack resolves them."""
+    overrides = {"Stage": LOCAL_STAGE, "ModelVersion": model_version}
+    template = transformed(repo_root(), overrides)
+    return template, local_intrinsics(template, parameter_values(template, overrides), redis_port)
+
+
 class LocalStack:
     """Starts and provisions every part; lives in the daemon process."""
 
-    def __init__(self, model_version: str = "foley-ref-1") -> None:
+    def __init__(self, model_version: str = "foley-ref-1", artefacts: bool = False) -> None:
         self.model_version = model_version
+        self.artefacts = artefacts
         self.registry = HandlerRegistry()
         self.children: list[subprocess.Popen[bytes]] = []
+        self.pools: list[Any] = []
         self.moto: Any = None
         self.info: StackInfo | None = None
 
@@ -148,11 +172,17 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         moto_port, redis_port, inference_port = free_port(), free_port(), free_port()
-        env = stack_env(moto_port, redis_port, inference_port, self.model_version)
+        template, intrinsics = local_template(self.model_version, redis_port)
+        env = stack_env(intrinsics, moto_port, redis_port, inference_port)
         os.environ.update(env)
         log_dir = state_dir()
         log_dir.mkdir(parents=True, exist_ok=True)
 
+        if self.artefacts:
+            from foleycache.local.local_iam import record_denials
+
+            (log_dir / DENIALS).unlink(missing_ok=True)
+            record_denials(log_dir / DENIALS)
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self.moto.start()
         _wait_for(lambda: _http_ok(f"http://127.0.0.1:{moto_port}/moto-api/"), "moto server")
@@ -187,16 +217,16 @@ class LocalStack:
         )
         _wait_for(lambda: _redis_ping(redis_port), "redis-server")
 
-        server_env = {
-            **os.environ,
-            "PORT": str(inference_port),
-            "ASYNC_OUTPUT_S3_URI": f"s3://{env['CACHE_BUCKET']}/inference/out",
-            "FOLEY_BACKEND": os.environ.get("FOLEY_BACKEND", "reference"),
-        }
+        functions, server_env = self._provision(template, intrinsics, env)
         self.children.append(
             subprocess.Popen(
-                [sys.executable, "-m", "foley_server", "--port", str(inference_port)],
-                env=server_env,
+                [*self._server_python(), "-m", "foley_server", "--port", str(inference_port)],
+                env={
+                    **server_env,
+                    "PORT": str(inference_port),
+                    "ASYNC_OUTPUT_S3_URI": f"s3://{env['CACHE_BUCKET']}/inference/out",
+                    "FOLEY_BACKEND": os.environ.get("FOLEY_BACKEND", "reference"),
+                },
                 stdout=(log_dir / "inference.log").open("wb"),
                 stderr=subprocess.STDOUT,
             )
@@ -204,28 +234,55 @@ class LocalStack:
         _wait_for(
             lambda: _http_ok(f"http://127.0.0.1:{inference_port}/ping"), "inference server", 120
         )
-
-        self._provision(env)
         install(self.registry)
-        self.info = StackInfo(os.getpid(), moto_port, redis_port, inference_port, env)
+        if self.artefacts:
+            from foleycache.local.local_iam import enforce
+
+            enforce(f"http://127.0.0.1:{moto_port}")
+        self.info = StackInfo(
+            os.getpid(), moto_port, redis_port, inference_port, env, self.artefacts, functions
+        )
         return self.info
 
-    def _provision(self, env: dict[str, str]) -> None:
+    def _server_python(self) -> list[str]:
+        if not self.artefacts:
+            return [sys.executable]
+        from foleycache.local.artefact_runtime import BuildLayout
+
+        return [str(BuildLayout(repo_root(), Path(sys.executable)).image_python("InferenceServer"))]
+
+    def _provision(
+        self, template: dict[str, Any], intrinsics: Intrinsics, env: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Create the template's resources; returns the functions (logical id -> name) and
+        the inference server's environment."""
         import boto3
 
-        from foleycache.local.template_resources import load_template, table_spec
+        from foleycache.local.template_resources import table_spec
 
         iam = boto3.client("iam")
-        role = iam.create_role(
-            RoleName="foleycache-local",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-        )["Role"]["Arn"]
+        server_env = dict(os.environ)
+        if self.artefacts:
+            from foleycache.local.local_iam import provision_roles
+
+            roles = provision_roles(iam, template, intrinsics)
+        else:
+            local_role = iam.create_role(
+                RoleName="foleycache-local",
+                AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+            )["Role"]["Arn"]
 
         lam = boto3.client("lambda")
+        functions: dict[str, str] = {}
         arns: dict[str, str] = {}
-        for app_py in sorted(functions_dir().glob("*/app.py")):
-            name = FUNCTION_PREFIX + app_py.parent.name
-            arns[app_py.parent.name] = lam.create_function(
+        for logical_id, resource in resources_of_type(template, "AWS::Lambda::Function").items():
+            name = intrinsics.refs[logical_id]
+            role = (
+                roles[resource["Properties"]["Role"]["Fn::GetAtt"][0]]
+                if self.artefacts
+                else local_role
+            )
+            arns[logical_id] = lam.create_function(
                 FunctionName=name,
                 Runtime="python3.12",
                 Role=role,
@@ -233,12 +290,13 @@ class LocalStack:
                 Code={"ZipFile": _placeholder_zip()},
                 Timeout=900,
             )["FunctionArn"]
-            self.registry.register(name, load_handler(app_py))
+            functions[logical_id] = name
+            if not self.artefacts:
+                app_py = functions_dir() / function_dir_for(logical_id) / "app.py"
+                self.registry.register(name, load_handler(app_py))
 
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=env["TABLE_NAME"], **table_spec(load_template(repo_root() / "template.yaml"))
-        )
+        dynamodb.create_table(TableName=env["TABLE_NAME"], **table_spec(template))
 
         s3 = boto3.client("s3")
         for bucket in (env["UPLOADS_BUCKET"], env["CACHE_BUCKET"]):
@@ -248,7 +306,7 @@ class LocalStack:
             NotificationConfiguration={
                 "LambdaFunctionConfigurations": [
                     {
-                        "LambdaFunctionArn": arns["ingest"],
+                        "LambdaFunctionArn": arns["IngestFunction"],
                         "Events": ["s3:ObjectCreated:*"],
                         "Filter": {
                             "Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}
@@ -259,17 +317,60 @@ class LocalStack:
         )
 
         definition = state_machine_definition().read_text()
-
-        def substitute(match: re.Match[str]) -> str:
-            return arns[function_dir_for(match.group(1))]
-
-        definition = re.sub(r"\$\{(\w+Function)Arn\}", substitute, definition)
+        definition = re.sub(r"\$\{(\w+Function)Arn\}", lambda m: arns[m.group(1)], definition)
         boto3.client("stepfunctions").create_state_machine(
-            name=STATE_MACHINE_NAME, definition=definition, roleArn=role, type="STANDARD"
+            name=intrinsics.attributes["PipelineStateMachine.Name"],
+            definition=definition,
+            roleArn=roles["PipelineStateMachineRole"] if self.artefacts else local_role,
+            type="STANDARD",
         )
+        if self.artefacts:
+            server_env = self._start_artefacts(template, intrinsics, env, roles)
+        return functions, server_env
+
+    def _start_artefacts(
+        self,
+        template: dict[str, Any],
+        intrinsics: Intrinsics,
+        env: dict[str, str],
+        roles: dict[str, str],
+    ) -> dict[str, str]:
+        """Credentials per role, a worker pool per function; the operator's credentials
+        become the clients'. Returns the inference server's environment."""
+        import boto3
+
+        from foleycache.local.artefact_runtime import BuildLayout, WorkerPool, function_specs
+        from foleycache.local.local_iam import assume, bind_interpreter, create_operator
+
+        layout = BuildLayout(repo_root(), _runtime_python())
+        layout.check()
+        sts = boto3.client("sts")
+        credentials = {
+            role: assume(sts, arn, role.removesuffix("Role")).env() for role, arn in roles.items()
+        }
+        operator = create_operator(boto3.client("iam"))
+        bind_interpreter(boto3.client("iam"), template, "PipelineStateMachineRole")
+        opt_root = state_dir() / "opt"
+        shutil.rmtree(opt_root, ignore_errors=True)
+        specs = function_specs(template, intrinsics, layout, opt_root, env, credentials)
+        log = state_dir() / "stack.log"
+        for spec in specs.values():
+            pool = WorkerPool(spec, log)
+            pool.warm()
+            self.pools.append(pool)
+            self.registry.register_invoker(spec.name, pool.invoke)
+        env.update(operator.env())
+        env.pop("AWS_SESSION_TOKEN", None)
+        os.environ.update(env)
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        server = {k: v for k, v in env.items() if not k.startswith("AWS_ACCESS")}
+        server.pop("AWS_SECRET_ACCESS_KEY", None)
+        return {**dict(os.environ), **server, **credentials["SageMakerExecutionRole"]}
 
     # --- stop ------------------------------------------------------------------------
     def stop(self) -> None:
+        for pool in self.pools:
+            pool.close()
         for child in self.children:
             child.terminate()
         for child in self.children:
@@ -279,6 +380,24 @@ class LocalStack:
                 child.kill()
         if self.moto is not None:
             self.moto.stop()
+
+
+def _runtime_python() -> Path:
+    """The template's runtime interpreter (python3.12), found as ``make build`` finds it."""
+    import importlib.util
+
+    path = repo_root() / "infra" / "build" / "build_config.py"
+    spec = importlib.util.spec_from_file_location("foleycache_build_config", path)
+    if spec is None or spec.loader is None:
+        raise ToolMissing(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    try:
+        found: Path = module.find_runtime_python(module.load().runtime)
+    except module.BuildError as exc:
+        raise ToolMissing(str(exc)) from exc
+    return found
 
 
 def _placeholder_zip() -> bytes:
@@ -296,15 +415,25 @@ def _redis_ping(port: int) -> bool:
 
 
 # --- the daemon and its clients ----------------------------------------------------------
+DENIALS = "denials.jsonl"
+
+
 def state_file() -> Path:
     return state_dir() / "stack.json"
 
 
-def serve(model_version: str) -> None:
+def denials() -> list[dict[str, str]]:
+    """Every IAM denial of the running artefact-mode stack (see :mod:`.local_iam`)."""
+    from foleycache.local.local_iam import read_denials
+
+    return read_denials(state_dir() / DENIALS)
+
+
+def serve(model_version: str, artefacts: bool = False) -> None:
     """Daemon entry: start everything, publish ``stack.json``, run until signalled."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    stack = LocalStack(model_version)
+    stack = LocalStack(model_version, artefacts)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -342,15 +471,30 @@ def read_stack() -> StackInfo | None:
     return None
 
 
-def start_daemon(model_version: str = "foley-ref-1", timeout_s: float = 180.0) -> StackInfo:
+def artefacts_requested() -> bool:
+    return os.environ.get(ARTEFACTS_ENV, "") not in ("", "0", "false")
+
+
+def start_daemon(
+    model_version: str = "foley-ref-1", timeout_s: float = 180.0, artefacts: bool | None = None
+) -> StackInfo:
+    """Start the stack (or return the running one). ``artefacts`` defaults to
+    ``FOLEYCACHE_ARTEFACTS``; when either asks for a mode, a running stack of the other
+    mode is an error, else the running stack is used as it is."""
+    wanted = artefacts if artefacts is not None else (artefacts_requested() or None)
     existing = read_stack()
     if existing is not None:
+        if wanted is not None and existing.artefacts != wanted:
+            mode = "built artefacts" if existing.artefacts else "source tree"
+            raise ToolMissing(f"a stack running the {mode} is up: `foleycache stack down` first")
         return existing
     require_parts()
     state_dir().mkdir(parents=True, exist_ok=True)
     log = (state_dir() / "stack.log").open("ab")
+    argv = [sys.executable, "-m", "foleycache.local.stack", "serve"]
+    argv += ["--model-version", model_version] + (["--artefacts"] if wanted else [])
     proc = subprocess.Popen(
-        [sys.executable, "-m", "foleycache.local.stack", "serve", "--model-version", model_version],
+        argv,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -388,6 +532,8 @@ def stop_daemon(timeout_s: float = 30.0) -> bool:
 
 def use_stack(info: StackInfo) -> None:
     """Point this process's boto3 and settings at the stack (only endpoints change)."""
+    if "AWS_SESSION_TOKEN" not in info.env:
+        os.environ.pop("AWS_SESSION_TOKEN", None)
     os.environ.update(info.env)
 
 
@@ -397,5 +543,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m foleycache.local.stack")
     parser.add_argument("command", choices=["serve"])
     parser.add_argument("--model-version", default="foley-ref-1")
+    parser.add_argument("--artefacts", action="store_true")
     args = parser.parse_args()
-    serve(args.model_version)
+    serve(args.model_version, args.artefacts)
