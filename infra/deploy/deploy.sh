@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Deploys foleycache (template.yaml) to one AWS account and region.
 #
-#   AWS_REGION=eu-west-1 FFMPEG_STATIC_DIR=~/ffmpeg-7.0.2-amd64-static infra/deploy/deploy.sh
+#   AWS_REGION=eu-west-1 infra/deploy/deploy.sh
 #
 # Steps, each idempotent so a failed run can simply be repeated:
 #   1. upload the model artefact (.tar.gz) to an artefacts bucket, keyed by MODEL_VERSION;
 #   2. build the inference image (infra/inference) for linux/amd64 and push it to ECR,
 #      deploying it by digest so the endpoint runs exactly what was pushed;
-#   3. lay out the static ffmpeg layer (also copied into the fingerprint image);
+#   3. `make build`: the zip functions and layers, checked against Lambda's size limits;
 #   4. sam validate --lint, sam build, sam deploy.
 #
 # Environment (defaults in brackets):
 #   AWS_REGION              target region (required)
-#   FFMPEG_STATIC_DIR       folder with static x86_64 ffmpeg + ffprobe (required; see README)
+#   FFMPEG_STATIC_DIR       optional: static x86_64 ffmpeg + ffprobe to use instead of the
+#                           registry package pinned in pyproject.toml
 #   STAGE [dev]             RESOURCE_PREFIX [foleycache]   STACK_NAME [$RESOURCE_PREFIX-$STAGE]
 #   MODEL_VERSION [foley-ref-1]
 #   MODEL_ARTIFACT          a ready model .tar.gz, or
@@ -34,7 +35,6 @@ cd "$repo"
 
 region="${AWS_REGION:-${AWS_DEFAULT_REGION:-}}"
 [[ -n "$region" ]] || fail "set AWS_REGION"
-[[ -n "${FFMPEG_STATIC_DIR:-}" ]] || fail "set FFMPEG_STATIC_DIR (static ffmpeg/ffprobe; see infra/deploy/README.md)"
 stage="${STAGE:-dev}"
 prefix="${RESOURCE_PREFIX:-foleycache}"
 stack="${STACK_NAME:-$prefix-$stage}"
@@ -109,9 +109,11 @@ docker build --platform linux/amd64 -f "$dockerfile" -t "$registry/$repository:$
 docker push "$registry/$repository:$tag"
 image_uri="$(docker inspect --format '{{index .RepoDigests 0}}' "$registry/$repository:$tag")"
 
-# ---------------------------------------------------------------- 3. ffmpeg layer
-echo "== laying out the ffmpeg layer from $FFMPEG_STATIC_DIR"
-make -C layers/ffmpeg build
+# ---------------------------------------------------------------- 3. artefacts
+echo "== make build (zip functions, layers, image environments, size limits)"
+make build
+# The layers' Makefiles read these when sam builds them again below.
+export FOLEYCACHE_ROOT="$PWD" FOLEYCACHE_PYTHON="$PWD/.venv/bin/python"
 
 # ---------------------------------------------------------------- 4. SAM
 echo "== sam validate / build / deploy ($stack)"
