@@ -1,67 +1,24 @@
 """Stage two: is a candidate found by its code really the same video?
 
-Why a second stage: a 64-bit code within ``FIND_RADIUS`` bits demands cosine
-~0.98, which honest re-encodes with subtitles, logos or combined edits do not
-reach; widening the radius instead lets different videos in. So the code only
-*finds* candidates, and this module *decides* on the stored 512-d vector, the
-motion signatures (2 per second) aligned in time, and the durations.
+Why a second stage: a 64-bit code within ``FIND_RADIUS`` bits demands cosine ~0.98,
+which honest re-encodes with subtitles, logos or combined edits do not reach, and a
+wider radius lets different videos in. So the code only *finds* candidates; this
+module *decides* on the stored 512-d vector, the time-aligned motion signatures and
+the durations. A different video must never be declared the same (it would be served
+a stranger's soundtrack), so every test below must pass:
 
-Safety rule: a different video must never be declared the same (it would be
-served a stranger's soundtrack). Every test below must pass. Thresholds come
-from bench/fingerprint_eval.py (results/fingerprint_eval.json, v3, 91
-positives; 4,116 cross-clip, 27 same-shot segment and 318 same-shot window
-negatives; centring refitted leave-pair-out, and the shipped constants):
+- durations agree within max(0.5 s, 2 % of the longer): beyond it the soundtrack
+  drifts audibly; within it, re-muxes and frame-rate conversions stay accepted;
+- cosine of the vectors at least ``MIN_SIMILARITY``;
+- at least ``MIN_ALIGNED`` aligned signatures (2 s): less is not evidence;
+- the *mean* Hamming distance of the aligned signatures, at the best of +-1 s trim and
+  both orientations, at most ``MAX_FRAME_HAMMING`` (``SHORT_MAX_FRAME_HAMMING`` for
+  videos under ``SHORT_SIGNATURES``). The mean, not the median: in a near-static shot
+  two different windows agree on about half their samples and differ widely on the
+  rest, which a median hides.
 
-- cosine of the 512-d vectors: cross-clip negatives reach at most 0.47,
-  positives go down to 0.81 with leave-pair-out centring, but to 0.75 with the
-  shipped constants (fitted on these same clips: a clip in its own centring
-  loses some of its signal; 6 of 91 edits fell under 0.80) -> ``MIN_SIMILARITY``
-  0.70, still 0.23 above any different video. It cannot separate windows of
-  one shot (up to 0.999), so the signature test below carries the hardest
-  negatives anyway, and cross-clip pairs are >= 28 bits apart there.
-- mean Hamming distance of the time-aligned motion signatures (2 per second,
-  see ``extract.frame_signatures``), at the best of +-1 s of trim and both
-  orientations. The mean, not the median the rule used first: in a
-  near-static shot (a parked-car camera, empty road) the moving part is one
-  pattern (camera jitter at a few high-contrast edges), so each signature is
-  about +-one code and two *different* windows of that shot agree on whichever
-  samples share the jitter's sign and disagree by ~50 bits on the rest. The
-  median hid that bimodality (3 s windows of the empty road 9-11 bits apart, 2.5 s
-  windows of the coffee shot 11); the mean counts it (16.4-18.2 and 12.0).
-  Measured with bench/fingerprint_eval.py (91 edit positives, 4,116 cross-clip
-  pairs, 27 same-shot segments and every pair of 2, 2.5, 3 and 4 s windows of
-  one shot) and replay-style windows (4.5 and 3 s cuts of every clip, each re-encoded
-  at CRF 33/38, 2/3 scale and +-6 % brightness): positives of >= 3 s reach 12.4
-  (CRF 33 of a 4.5 s empty-road cut; the eval edits <= 8.6), negatives of >= 3 s
-  never go below 15.6 -> ``MAX_FRAME_HAMMING`` 13. Below 3 s there is less time
-  for two windows of one shot to diverge: the 2.4 s clip's 13 edits reach 8.0,
-  2.5 s windows of one shot come down to 12.0 -> ``SHORT_MAX_FRAME_HAMMING`` 10
-  under ``SHORT_SIGNATURES`` (6 signatures: videos shorter than 2.5-3 s). A
-  CRF 38 copy of an empty-road cut (17-19) is not matched: its motion is gone,
-  and a miss costs one GPU run.
-- at least ``MIN_ALIGNED`` aligned signatures (2 s): below that an average is
-  not evidence (adjacent 1 s windows of one shot came down to 8 bits).
-  Shorter videos are never matched: a miss costs a GPU run, a false match a
-  stranger's soundtrack.
-- ``FIND_RADIUS`` stays 5: it finds 60 % of positives (v2: 58 %) and none of
-  the 4,116 cross-clip pairs (closest 17 bits), but 1 segment pair and 26 of
-  the 318 same-shot window pairs lie within 5 bits anyway, so widening buys
-  recall only, and the decision, not the radius, is what keeps false matches
-  at 0.
-
-Known limit (measured, ``same_shot_windows_any_offset`` in the eval JSON): with
-windows of one shot started at *every* half-second offset instead of on a grid,
-14 of 6,995 pairs are accepted (the median rule: 31). 13 are 2-5 s stretches of
-the traffic camera with an empty road, or with one car leaving the frame at the
-same place in the first half-second (9 s and 19 s): pictures and motion are the
-same there, and no picture-based rule can tell them apart; one is two 2.5 s
-windows of the coffee shot (8.75 < 10). Refusing near-static video outright would
-also refuse every honest re-encode of it (8 of 22 near-duplicates in the replay).
-
-Duration rule: |a - b| <= max(0.5 s, 2 % of the longer). Beyond that the
-cached soundtrack would drift audibly out of sync (a 2 % error is 0.2 s at
-10 s); within it, container and frame-rate conversions (30 -> 24 fps,
-re-muxing) stay accepted.
+The measurements behind each constant, and the known limit (windows of one
+near-static shot at arbitrary offsets), are in docs/decisions/0001-match-decision.md.
 """
 
 from __future__ import annotations

@@ -1,35 +1,22 @@
 """From a video file to a ``Fingerprint``.
 
-Pipeline (each step's reason is in its module): 1 frame/s by timestamp, plus
-small grey frames at 2/s for the signatures (sampling) -> black-border
-autocrop over all samples (borders) -> per second a mirror-averaged
-EfficientNet-Lite0 embedding of the greyscale frame (cnn) and 64
-colour/layout/edge numbers (handcrafted) -> centring (calibration) -> a fixed
-projection to 448 + 64 = 512 dimensions -> temporal pooling weighted by
-how much picture a second carries -> L2 norm -> 64-bit SimHash (hashing).
+Pipeline (each step's reason is in its module): 1 frame/s by timestamp, plus small
+grey frames at 2/s for the signatures (sampling) -> black-border autocrop (borders)
+-> per second a mirror-averaged EfficientNet-Lite0 embedding of the greyscale frame
+(cnn) and 64 colour/layout/edge numbers (handcrafted) -> centring (calibration) -> a
+fixed projection to 448 + 64 = 512 dimensions -> temporal pooling weighted by how
+much picture a second carries -> L2 norm -> 64-bit SimHash (hashing).
 
 Why weighted pooling: black, faded or flat seconds look alike in every video;
-down-weighting them (weight = clip(contrast / 32, 0.1, 1)) keeps a
-fade-to-black from pulling unrelated videos together.
+down-weighting them keeps a fade-to-black from pulling unrelated videos together.
 
-Why signatures of the *moving* part of a thumbnail, twice a second:
-segments of one shot share background, camera and duration, and their pooled
-vectors reach cosine 0.98, so the vector cannot tell them apart. Removing the
-video's own mean thumbnail leaves what moves. Measured on the 27 segment pairs
-(median aligned Hamming, closest pair / furthest positive): at 1 sample/s
-(v1) 10 / 13 for clips >= 3 s and 14 for the 2.4 s clip (2 samples: its two
-motion residuals are each other's negatives, so the median is noise); at
-2 samples/s from small grey frames, 16x16 (v2) 16 / 10 over all 91 positives,
-the 2.4 s clip included (its 13 edits at 2-9). v2 failed on a near-static
-traffic camera: re-encodes of its 4.5 s windows (CRF 33, 2/3 scale, brighter)
-landed 16-26 bits away, because the cars fill a few 16x16 cells and the rest
-of the residual is codec noise. v3 hashes a 48x48 thumbnail, blurred by 0.75
-cells, with each cell weighted by its residual RMS^1.5: 18 / 9 on the same
-pairs, and on the traffic camera's 4.5 s windows re-encodes at <= 12 (17 of
-18 <= 11) while different windows (4.5 s and 2.5 s) stay >= 17.
-(Medians, as measured then; the decision now averages, see ``decision``.)
-The hyperplanes are mirror-structured so a flipped copy is compared by
-swapping code halves (hashing.mirror_hyperplanes).
+Why signatures of the *moving* part of a thumbnail, twice a second: segments of one
+shot share background, camera and duration, so their pooled vectors are nearly equal;
+removing the video's own mean thumbnail leaves what moves. The hyperplanes are
+mirror-structured so a flipped copy is compared by swapping code halves.
+
+How v1 -> v2 -> v3 signatures were chosen, with the measurements:
+docs/decisions/0002-motion-signatures.md.
 """
 
 from __future__ import annotations

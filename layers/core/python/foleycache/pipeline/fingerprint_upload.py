@@ -1,0 +1,184 @@
+"""Pipeline step 1: validate the upload and fingerprint it.
+
+Validation happens here, first and cheaply (size from HeadObject before any
+download, then ffprobe), so a bad upload fails the job with a sentence that
+says what is wrong, and never reaches the GPU.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from foleycache.cache import names
+from foleycache.cache.names import exact_scope
+from foleycache.cache.repeat_memory import find_exact, remembered_failure
+from foleycache.core.errors import InvalidInput, InvalidVideo, NotFound, VideoTooLarge
+from foleycache.core.job import CacheOutcome, JobRecord
+from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
+from foleycache.core.ports import ObjectInfo
+from foleycache.fingerprint import FINGERPRINT_VERSION
+from foleycache.media.limits import check_limits
+from foleycache.media.probe import probe
+from foleycache.pipeline.stage_timer import stage
+from foleycache.pipeline.state import PipelineState
+from foleycache.services import Services
+
+
+def load_job(services: Services, job_id: str) -> JobRecord:
+    job = services.jobs.get(job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} does not exist")
+    return job
+
+
+def fingerprint_upload(services: Services, state: PipelineState) -> PipelineState:
+    # Here, not at the top: it loads OpenCV and onnxruntime, which only the fingerprint
+    # function's image has, and the hot-path functions import this module (key_of, load_job).
+    from foleycache.fingerprint.extract import fingerprint_video
+
+    settings = services.settings
+    job = load_job(services, state.job_id)
+    with stage(services.jobs, state.job_id, "fingerprint"):
+        prompt = validate_prompt(job.prompt, settings.max_prompt_chars)
+        info = services.uploads.head(state.key)
+        sha, mismatch = _upload_sha256(job, info)
+        # Recorded before any check can fail: the failure memory keys on it.
+        services.jobs.update(
+            state.job_id, details={"sha256": sha, "bytes": info.size if info else 0}
+        )
+        if info is None:
+            raise InvalidInput(f"the upload s3://{state.bucket}/{state.key} does not exist")
+        if mismatch:
+            raise InvalidInput(mismatch)
+        if info.size == 0:
+            raise InvalidVideo("the upload is empty (0 bytes)")
+        if info.size > settings.max_video_bytes:
+            raise VideoTooLarge(
+                f"the upload is {info.size} bytes; the limit is {settings.max_video_bytes} bytes"
+            )
+        if sha:
+            failure = remembered_failure(services, sha, prompt_md5(prompt))
+            if failure is not None:
+                raise failure
+            exact = _exact_repeat(services, state, prompt, sha)
+            if exact is not None:
+                return exact
+        suffix = PurePosixPath(state.key).suffix[:10]
+        with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="fc-fp-") as tmp:
+            path = Path(tmp) / f"source{suffix}"
+            services.uploads.download(state.key, path)
+            media = probe(path, ffprobe=settings.ffprobe)
+            check_limits(
+                media,
+                max_bytes=settings.max_video_bytes,
+                max_duration_s=settings.max_duration_s,
+                max_pixels=settings.max_pixels,
+            )
+            fp = fingerprint_video(path)
+        key = CacheKey.for_request(fp.hex, prompt, settings.model_version, fp.version)
+        services.jobs.update(
+            state.job_id,
+            fingerprint=fp.hex,
+            cache_key=str(key),
+            model_version=key.model_version,
+            details={
+                "duration_s": round(media.duration_s, 3),
+                "frames": fp.frames,
+                "sha256": sha,
+                "bytes": info.size,
+            },
+        )
+    return state.model_copy(
+        update={
+            "fingerprint": fp.hex,
+            "fingerprint_version": fp.version,
+            "prompt_md5": key.prompt_md5,
+            "model_version": key.model_version,
+            "cache_key": str(key),
+            "duration_s": media.duration_s,
+            "fingerprint_data": fp.to_dict(),
+            "sha256": sha,
+            "next": "lookup",
+        }
+    )
+
+
+def _upload_sha256(job: JobRecord, info: ObjectInfo | None) -> tuple[str, str]:
+    """(the checksum that stands for the upload's bytes, or ""; why it is refused, or "").
+
+    Only S3's own checksum counts: S3 verified the bytes against it (the API's
+    presigned PUT is signed with the SHA-256 the client declared at submit, so
+    S3 keeps exactly that one). A declared checksum that S3 does not report is
+    unverified and not used: the job then takes the decoding path. One that
+    differs from S3's means the object is not the declared upload.
+    """
+    stored = (info.sha256_b64 or "") if info is not None else ""
+    declared = str(job.details.get("sha256") or "")
+    if declared and stored and stored != declared:
+        return "", (
+            f"the upload's SHA-256 ({stored}) is not the one declared when job "
+            f"{job.job_id} was submitted ({declared})"
+        )
+    return stored, ""
+
+
+def _reuse_outputs(services: Services, job_id: str, outputs: dict[str, str]) -> dict[str, str]:
+    """Server-side copies of an earlier job's deliverables; {} if they are gone."""
+    if not outputs or services.uploads.head(outputs.get("video", "")) is None:
+        return {}
+    old_prefix = outputs["video"].rsplit("/", 1)[0] + "/"
+    new_prefix = names.outputs_prefix(services.settings.outputs_prefix, job_id)
+    if not all(key.startswith(old_prefix) for key in outputs.values()):
+        return {}
+    for key in services.uploads.list_keys(old_prefix):
+        services.uploads.copy(key, new_prefix + key[len(old_prefix) :])
+    return {name: new_prefix + key[len(old_prefix) :] for name, key in outputs.items()}
+
+
+def _exact_repeat(
+    services: Services, state: PipelineState, prompt: str, sha: str
+) -> PipelineState | None:
+    """Answer a repeat of the same bytes and prompt without downloading or decoding it."""
+    settings = services.settings
+    digest = prompt_md5(prompt)
+    record = find_exact(
+        services, exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, digest)
+    )
+    if record is None:
+        return None
+    key = CacheKey(record.fingerprint, digest, settings.model_version, FINGERPRINT_VERSION)
+    hit = services.cache.lookup(key)
+    if hit is None:
+        return None
+    _, entry = hit
+    services.metrics.count("ExactHit")
+    outputs = _reuse_outputs(services, state.job_id, record.outputs)
+    services.jobs.update(
+        state.job_id,
+        fingerprint=key.fingerprint,
+        cache_key=str(key),
+        model_version=key.model_version,
+        cache=CacheOutcome.EXACT,
+        details={
+            "duration_s": round(entry.duration_s, 3),
+            "sha256": sha,
+            "outputs_reused": bool(outputs),
+        },
+    )
+    return state.model_copy(
+        update={
+            "fingerprint": key.fingerprint,
+            "fingerprint_version": key.fingerprint_version,
+            "prompt_md5": digest,
+            "model_version": key.model_version,
+            "cache_key": str(key),
+            "duration_s": entry.duration_s,
+            "sha256": sha,
+            "cache": CacheOutcome.EXACT,
+            "audio_key": entry.audio_key,
+            "served_fingerprint": key.fingerprint,
+            "outputs": outputs,
+            "next": "done" if outputs else "mux",
+        }
+    )

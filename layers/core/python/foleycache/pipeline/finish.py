@@ -1,0 +1,72 @@
+"""Pipeline end: write the outcome to the job record.
+
+A failure's ``Cause`` is the Lambda error payload (``errorType`` and
+``errorMessage``); the record keeps the typed code and the human sentence,
+never a stack trace.
+"""
+
+from __future__ import annotations
+
+import json
+
+from foleycache.cache.hit_tracking import track_hit
+from foleycache.cache.names import exact_scope
+from foleycache.cache.repeat_memory import ExactRecord, remember_exact, remember_failure
+from foleycache.core.job import JobStatus
+from foleycache.core.keys import prompt_md5
+from foleycache.pipeline.state import FailedState, PipelineState
+from foleycache.services import Services
+
+
+def succeed(services: Services, state: PipelineState) -> PipelineState:
+    """Record the outcome; hits are tracked here, off the lookup's latency path."""
+    if (served := state.served_key()) is not None:
+        track_hit(services, served)
+    if state.sha256 and state.fingerprint:
+        scope = exact_scope(
+            state.model_version, state.fingerprint_version, state.sha256, state.prompt_md5
+        )
+        served_by = state.served_fingerprint or state.fingerprint
+        remember_exact(services, scope, ExactRecord(served_by, state.outputs))
+    job = services.jobs.get(state.job_id)
+    timings = {**(job.timings_ms if job else {}), **state.timings_ms}
+    services.jobs.update(
+        state.job_id,
+        status=JobStatus.SUCCEEDED.value,
+        stage="done",
+        cache=state.cache,
+        timings_ms=timings,
+        outputs=state.outputs,
+        updated_at=services.clock.now(),
+    )
+    services.metrics.count(f"Job{(state.cache or 'unknown').capitalize()}")
+    return state
+
+
+def describe_failure(error: str, cause: str) -> tuple[str, str]:
+    """(code, message) from a Step Functions Error/Cause pair."""
+    try:
+        payload = json.loads(cause)
+    except (json.JSONDecodeError, TypeError):
+        payload = None
+    if isinstance(payload, dict):
+        return str(payload.get("errorType") or error), str(payload.get("errorMessage") or error)
+    return error, cause or error
+
+
+def fail(services: Services, state: FailedState) -> dict[str, str]:
+    code, message = describe_failure(state.failure.Error, state.failure.Cause)
+    job = services.jobs.get(state.job_id)
+    if job is not None and job.details.get("sha256"):
+        remember_failure(
+            services, str(job.details["sha256"]), prompt_md5(job.prompt), code, message
+        )
+    services.jobs.update(
+        state.job_id,
+        status=JobStatus.FAILED.value,
+        stage="failed",
+        error={"code": code, "message": message},
+        updated_at=services.clock.now(),
+    )
+    services.metrics.count("JobFailed")
+    return {"job_id": state.job_id, "status": "failed", "error": message, "error_code": code}

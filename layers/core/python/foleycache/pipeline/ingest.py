@@ -1,0 +1,144 @@
+"""Turning an upload into a job: the S3 trigger's and the API's shared entry.
+
+Two ways in, one job model:
+- API: ``submit_job`` records the prompt and the file's SHA-256, and returns
+  the key to upload to (``uploads/{job_id}/{filename}``); the presigned PUT
+  is signed with that checksum, so S3 accepts only those bytes and keeps the
+  checksum, and a repeat of them is answered ``exact`` before decoding. The
+  upload's S3 event then starts the job.
+- A plain drop into ``uploads/``: the prompt comes from the object's
+  ``prompt`` metadata (percent-encoded UTF-8, as S3 metadata is ASCII), or
+  the configured default.
+
+Duplicate S3 events map to the same job id. The job record is the guard
+(only a pending job starts), and the execution name is the job id, so even
+two racing duplicates give one execution: Step Functions treats a repeated
+StartExecution with the same name and input as the same execution.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from foleycache.cache import names
+from foleycache.core.errors import InvalidInput
+from foleycache.core.job import JobRecord, JobStatus, is_job_id, job_id_for_upload, new_job_id
+from foleycache.core.keys import validate_prompt
+from foleycache.services import Services
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_SHA256_HEX = re.compile(r"[0-9A-Fa-f]{64}")
+_SHA256_B64 = re.compile(r"[A-Za-z0-9+/]{43}=")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    job_id: str
+    started: bool
+    reason: str = ""
+
+
+def upload_key_for(services: Services, job_id: str, filename: str) -> str:
+    name = _SAFE_NAME.sub("_", filename.rsplit("/", 1)[-1]).strip("._") or "video"
+    return names.upload_key(services.settings.uploads_prefix, job_id, name)
+
+
+def sha256_b64(value: object) -> str:
+    """A file's SHA-256 as S3 writes it (base64 of the 32 bytes), from base64 or hex.
+
+    Strict: exactly 64 hex digits, or the canonical 44-character base64 of 32 bytes.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput("sha256 must be a string: the file's SHA-256, base64 or hex")
+    if _SHA256_HEX.fullmatch(value):
+        return base64.b64encode(bytes.fromhex(value)).decode("ascii")
+    # 43 base64 digits and "=" always decode to 32 bytes; canonical means the unused low
+    # bits of the last digit are zero, so the text round-trips.
+    if _SHA256_B64.fullmatch(value):
+        digest = base64.b64decode(value, validate=True)
+        if base64.b64encode(digest).decode("ascii") == value:
+            return value
+    raise InvalidInput(
+        "sha256 must be the file's SHA-256 digest: 44 characters of base64 "
+        "(as in S3's x-amz-checksum-sha256) or 64 hex digits"
+    )
+
+
+def submit_job(
+    services: Services, prompt: object, filename: str = "video.mp4", sha256: object = None
+) -> JobRecord:
+    """Record a job waiting for its upload; rejects a bad prompt or checksum before any upload.
+
+    ``sha256`` (base64 or hex) is the client's SHA-256 of the file it will upload; it
+    is kept, base64, in ``details["sha256"]``. The API requires it; the local CLI,
+    which uploads with the SDK's own checksum, may leave it out.
+    """
+    text = validate_prompt(prompt, services.settings.max_prompt_chars)
+    details = {} if sha256 is None else {"sha256": sha256_b64(sha256)}
+    now = services.clock.now()
+    job_id = new_job_id()
+    job = JobRecord(
+        job_id=job_id,
+        status=JobStatus.PENDING,
+        prompt=text,
+        created_at=now,
+        updated_at=now,
+        bucket=services.settings.uploads_bucket,
+        key=upload_key_for(services, job_id, filename),
+        stage="awaiting-upload",
+        model_version=services.settings.model_version,
+        details=details,
+    )
+    services.jobs.create(job)
+    return job
+
+
+def _submitted_job(services: Services, key: str) -> JobRecord | None:
+    prefix = services.settings.uploads_prefix
+    parts = key[len(prefix) :].split("/", 1)
+    if len(parts) != 2 or not is_job_id(parts[0]):
+        return None
+    job = services.jobs.get(parts[0])
+    return job if job is not None and job.key == key else None
+
+
+def ingest_upload(services: Services, bucket: str, key: str, sequencer: str) -> IngestResult:
+    """Start the pipeline for one uploaded object (``key`` already URL-decoded)."""
+    if not key.startswith(services.settings.uploads_prefix) or key.endswith("/"):
+        return IngestResult("", False, f"ignored: {key!r} is not an upload")
+    job = _submitted_job(services, key)
+    if job is None:
+        info = services.uploads.head(key)
+        if info is None:
+            return IngestResult("", False, f"ignored: s3://{bucket}/{key} no longer exists")
+        now = services.clock.now()
+        job_id = job_id_for_upload(bucket, key, sequencer)
+        job = JobRecord(
+            job_id=job_id,
+            status=JobStatus.PENDING,
+            prompt=unquote(info.metadata.get("prompt", "")) or services.settings.default_prompt,
+            created_at=now,
+            updated_at=now,
+            bucket=bucket,
+            key=key,
+            model_version=services.settings.model_version,
+        )
+        if not services.jobs.create(job):
+            job = services.jobs.get(job_id) or job
+    if job.bucket != bucket:
+        raise InvalidInput(f"upload arrived in {bucket}, expected {job.bucket}")
+    # Atomic claim: of any number of duplicate deliveries, exactly one moves the job on.
+    if not services.jobs.transition(
+        job.job_id, JobStatus.PENDING, JobStatus.RUNNING, stage="queued"
+    ):
+        return IngestResult(job.job_id, False, "duplicate event: job already started")
+    try:
+        services.workflow.start(job.job_id, {"job_id": job.job_id, "bucket": bucket, "key": key})
+    except Exception:
+        # Give the claim back so S3's retry of this event can start the job.
+        services.jobs.transition(job.job_id, JobStatus.RUNNING, JobStatus.PENDING, stage="")
+        raise
+    return IngestResult(job.job_id, True)

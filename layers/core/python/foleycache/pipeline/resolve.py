@@ -1,0 +1,125 @@
+"""Pipeline steps 2-3: find the audio in the cache, or win the right to make it.
+
+``lookup`` checks L1 then L2 under the exact key, verifying any hit against
+the stored fingerprint (equal 64-bit codes are a candidate, never proof),
+then the near-duplicate index. ``lease_or_wait`` is the coalescing loop that
+Step Functions drives (``Wait`` state, then this step again): it re-checks the
+cache first, because while we waited the winner may have stored its result;
+only then does it try the lease. Exactly one concurrent request wins and
+runs inference; the others are served the winner's result. If the winner
+dies, its lease expires and the next waiter wins.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from foleycache.cache import names
+from foleycache.cache.entry import CacheEntry
+from foleycache.core.errors import InferenceFailed
+from foleycache.core.job import CacheOutcome
+from foleycache.core.lease import Lease
+from foleycache.fingerprint import Fingerprint, decide
+from foleycache.fingerprint.hashing import alternate_code
+from foleycache.pipeline.stage_timer import QuietStage
+from foleycache.pipeline.state import PipelineState
+from foleycache.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def _fingerprint(state: PipelineState) -> Fingerprint | None:
+    return Fingerprint.from_dict(state.fingerprint_data) if state.fingerprint_data else None
+
+
+def _serve(
+    services: Services, state: PipelineState, outcome: CacheOutcome, entry: CacheEntry
+) -> PipelineState:
+    return state.model_copy(
+        update={
+            "cache": outcome,
+            "audio_key": entry.audio_key,
+            "served_fingerprint": entry.key.fingerprint,
+            "next": "mux",
+        }
+    )
+
+
+def _served(
+    services: Services, state: PipelineState, fingerprint: Fingerprint | None
+) -> PipelineState | None:
+    """An entry under this exact key, *verified*: equal codes are a candidate, never proof."""
+    hit = services.cache.lookup(state.entry_key())
+    if hit is None:
+        return None
+    outcome, entry = hit
+    if fingerprint is not None and entry.fingerprint_data:
+        decision = decide(Fingerprint.from_dict(entry.fingerprint_data), fingerprint)
+        if not decision.same:
+            services.metrics.count("KeyCollisionRejected")
+            log.warning(
+                "entry %s has this code but is another video: %s", entry.key, decision.reason
+            )
+            return None
+    return _serve(services, state, outcome, entry)
+
+
+def _near(
+    services: Services, state: PipelineState, fingerprint: Fingerprint | None
+) -> PipelineState | None:
+    matcher = services.near
+    if matcher is None or fingerprint is None:
+        return None
+    found = matcher.find(state.entry_key(), fingerprint, alternate_code(fingerprint.vector))
+    if found is None:
+        return None
+    entry, decision = found
+    services.metrics.count("NearHit")
+    # An alias under this video's own key (same audio, this video's fingerprint), so the
+    # next copy with these exact pictures is one L1 read. It is not added to the near
+    # index: chaining near matches could drift away from the video the audio was made for.
+    services.cache.store(
+        replace(
+            entry,
+            key=state.entry_key(),
+            fingerprint_data=fingerprint.to_dict(),
+            created_at=services.clock.now(),
+            source_job=state.job_id,
+            extra={"near_of": str(entry.key)},
+        )
+    )
+    services.jobs.update(
+        state.job_id, media={"near_of": str(entry.key), "near_reason": decision.reason}
+    )
+    return _serve(services, state, CacheOutcome.NEAR, entry)
+
+
+def lookup(services: Services, state: PipelineState) -> PipelineState:
+    timer = QuietStage("lookup")
+    fingerprint = _fingerprint(state)
+    served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
+    return timer.stamp(served or state.model_copy(update={"next": "lease"}))
+
+
+def lease_or_wait(services: Services, state: PipelineState) -> PipelineState:
+    timer = QuietStage("lease")
+    served = _served(services, state, _fingerprint(state))
+    if served is not None:
+        return timer.stamp(served)
+    lease = Lease(
+        services.leases,
+        names.lease_item(state.entry_key()),
+        duration_s=services.settings.lease_s,
+        clock=services.clock,
+    )
+    holder = lease.try_acquire()
+    if holder is None:
+        return timer.stamp(state.model_copy(update={"next": "infer", "lease_token": lease.token}))
+    if state.waited_s >= services.settings.lease_wait_max_s:
+        raise InferenceFailed(
+            f"gave up after waiting {state.waited_s:.0f} s for another job making this audio"
+        )
+    services.metrics.count("LeaseWait")
+    waited = state.waited_s + state.wait_s
+    return timer.stamp(state.model_copy(update={"next": "wait", "waited_s": waited}))

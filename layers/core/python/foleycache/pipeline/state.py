@@ -1,0 +1,76 @@
+"""The typed state that flows between the Step Functions states.
+
+One model for the whole pipeline instead of untyped dicts: each step
+validates what it receives and returns a copy with its own fields set, so a
+missing or misspelt field fails loudly at the step that needs it. The state
+stays small (well under the 256 KB limit): media travel as S3 references.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from foleycache.core.job import CacheOutcome
+from foleycache.core.keys import CacheKey
+
+NextStep = Literal["", "lookup", "lease", "wait", "infer", "mux", "done"]
+
+
+class PipelineState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    bucket: str
+    key: str
+
+    fingerprint: str = ""
+    fingerprint_version: int = 0
+    prompt_md5: str = ""
+    model_version: str = ""
+    cache_key: str = ""
+    duration_s: float = 0.0
+    # Fingerprint.to_dict(): ~3 KB + 11 bytes per second of video, well inside the state
+    # limit; it travels with the state so a cache hit is verified without another read.
+    fingerprint_data: dict[str, Any] = Field(default_factory=dict)
+    sha256: str = ""  # the upload's S3 SHA-256 checksum (base64), when it carried one
+
+    cache: CacheOutcome | None = None  # once the audio is known
+    audio_key: str = ""  # cache-bucket key of the Foley WAV
+    served_fingerprint: str = ""  # fingerprint of the entry that served a hit
+    lease_token: str = ""
+    next: NextStep = ""
+    waited_s: float = 0.0
+    wait_s: int = Field(default=1, ge=1)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    timings_ms: dict[str, float] = Field(default_factory=dict)  # of the fast, unannounced stages
+
+    def entry_key(self) -> CacheKey:
+        """The cache key this job reads and fills. (Not ``key()``: the ``key`` field is the
+        upload's S3 key, which the state machine's input names.)"""
+        return CacheKey(
+            self.fingerprint, self.prompt_md5, self.model_version, self.fingerprint_version
+        )
+
+    def served_key(self) -> CacheKey | None:
+        """The key of the entry that served a hit (a near hit's is another video's)."""
+        if not self.served_fingerprint:
+            return None
+        return CacheKey(
+            self.served_fingerprint, self.prompt_md5, self.model_version, self.fingerprint_version
+        )
+
+
+class StepFailure(BaseModel):
+    """What a Step Functions ``Catch`` hands the failure step (``ResultPath: $.failure``)."""
+
+    Error: str = "States.TaskFailed"
+    Cause: str = ""
+
+
+class FailedState(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    failure: StepFailure = Field(default_factory=StepFailure)
