@@ -1,4 +1,6 @@
-"""Python values <-> DynamoDB attribute values (floats travel as Decimal)."""
+"""What every DynamoDB adapter shares: attribute values (floats travel as Decimal), the
+condition-failure check, and the one place where DynamoDB faults become
+:class:`~foleycache.core.errors.StorageUnavailable`, so Step Functions retries them."""
 
 from __future__ import annotations
 
@@ -7,7 +9,15 @@ from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from foleycache.core.errors import StorageUnavailable
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -43,3 +53,44 @@ def deserialize_item(item: dict[str, Any]) -> dict[str, Any]:
 def is_condition_failure(exc: ClientError) -> bool:
     """DynamoDB's "the condition said no": a protocol answer, never an error."""
     return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+
+
+#: Throttling and service-side faults: a retry can succeed.
+_TRANSIENT_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+_NETWORK = (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)
+
+
+def _transient(exc: ClientError) -> bool:
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return exc.response.get("Error", {}).get("Code") in _TRANSIENT_CODES or status >= 500
+
+
+class StorageErrors:
+    """A DynamoDB client whose throttling, 5xx and network faults raise
+    ``StorageUnavailable``; every other answer (a failed condition included) is unchanged."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except ClientError as exc:
+                if _transient(exc):
+                    raise StorageUnavailable(f"DynamoDB {name}: {exc}") from exc
+                raise
+            except _NETWORK as exc:
+                raise StorageUnavailable(f"DynamoDB {name}: {exc}") from exc
+
+        return call
