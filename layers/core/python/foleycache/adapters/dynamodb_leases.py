@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from foleycache.adapters.dynamodb_items import deserialize_item, is_condition_failure
+from foleycache.adapters.dynamodb_items import StorageErrors, deserialize_item, is_condition_failure
 from foleycache.core.lease import LeaseRecord
 
 _SK = "LEASE"
@@ -21,7 +21,7 @@ _REAP_AFTER_S = 3600
 
 class DynamoLeaseStore:
     def __init__(self, client: Any, table: str) -> None:
-        self.client = client
+        self.client = StorageErrors(client)
         self.table = table
 
     def _key(self, key: str) -> dict[str, Any]:
@@ -51,28 +51,6 @@ class DynamoLeaseStore:
             )
         return None
 
-    def extend_if_owner(self, key: str, owner: str, expires_at: float, now: float) -> bool:
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=self._key(key),
-                UpdateExpression="SET expires_at = :exp, #ttl = :ttl",
-                # still ours, and not yet up for grabs
-                ConditionExpression="#owner = :owner AND expires_at > :now",
-                ExpressionAttributeNames={"#owner": "owner", "#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":exp": {"N": repr(expires_at)},
-                    ":ttl": {"N": str(int(expires_at) + _REAP_AFTER_S)},
-                    ":owner": {"S": owner},
-                    ":now": {"N": repr(now)},
-                },
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
-
     def delete_if_owner(self, key: str, owner: str) -> bool:
         try:
             self.client.delete_item(
@@ -87,10 +65,3 @@ class DynamoLeaseStore:
                 return False
             raise
         return True
-
-    def get(self, key: str) -> LeaseRecord | None:
-        resp = self.client.get_item(TableName=self.table, Key=self._key(key), ConsistentRead=True)
-        if "Item" not in resp:
-            return None
-        item = deserialize_item(resp["Item"])
-        return LeaseRecord(key, str(item["owner"]), float(item["expires_at"]))

@@ -12,15 +12,13 @@ and a crashed holder never blocks anyone for longer than its lease):
     (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), so losers learn who
     holds it and until when without a second read.
 
-``extend``
-    Push ``expires_at`` forward only if we still own the lease and it has not
-    expired (``owner = :token AND expires_at > :now``): once it has expired,
-    someone else may already have taken over, and silently renewing would give
-    two owners.
-
 ``release``
     Delete only if we still own it (``owner = :token``). A holder that
     outlived its lease must not delete its successor's lease.
+
+There is no ``extend``: a lease lasts ``LEASE_SECONDS`` (900 s), longer than the
+inference step may run, so no holder needs to renew; a renewal would only let a
+stuck holder keep others waiting.
 
 The losers do not recompute: they wait (a Step Functions ``Wait`` loop) and
 re-check the cache; when the winner stores its result they are served from
@@ -29,12 +27,15 @@ it, and if the winner crashes its lease expires and the next waiter wins.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
 from foleycache.core.clock import Clock
 from foleycache.core.errors import LeaseHeld, LeaseNotOwned
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +58,9 @@ class LeaseStore(Protocol):
         """
         ...
 
-    def extend_if_owner(self, key: str, owner: str, expires_at: float, now: float) -> bool:
-        """Set a new expiry if ``owner`` holds an unexpired lease on ``key``."""
-        ...
-
     def delete_if_owner(self, key: str, owner: str) -> bool:
         """Delete the lease on ``key`` if ``owner`` holds it."""
         ...
-
-    def get(self, key: str) -> LeaseRecord | None: ...
 
 
 class Lease:
@@ -94,30 +89,21 @@ class Lease:
         self.token = token or secrets.token_hex(16)
         self.expires_at: float | None = None
 
-    def acquire(self) -> None:
-        """Take the lease or raise :class:`LeaseHeld` naming the holder and its expiry."""
+    def try_acquire(self) -> LeaseRecord | None:
+        """One conditional write: ``None`` if we now hold the lease, else the holder's record
+        (who, and until when), read in the same request."""
         now = self.clock.now()
         record = LeaseRecord(self.key, self.token, now + self.duration_s)
         holder = self.store.put_if_free(record, now)
+        if holder is None:
+            self.expires_at = record.expires_at
+        return holder
+
+    def acquire(self) -> None:
+        """Take the lease or raise :class:`LeaseHeld` naming the holder and its expiry."""
+        holder = self.try_acquire()
         if holder is not None:
             raise LeaseHeld(self.key, holder.owner, holder.expires_at)
-        self.expires_at = record.expires_at
-
-    def try_acquire(self) -> LeaseRecord | None:
-        """Like :meth:`acquire`, but returns the holder's record instead of raising."""
-        try:
-            self.acquire()
-        except LeaseHeld as held:
-            return LeaseRecord(self.key, held.owner or "", held.expires_at or 0.0)
-        return None
-
-    def extend(self, additional_s: float | None = None) -> None:
-        """Renew for ``additional_s`` (default: the lease duration) from now."""
-        now = self.clock.now()
-        expires_at = now + (additional_s or self.duration_s)
-        if not self.store.extend_if_owner(self.key, self.token, expires_at, now):
-            raise LeaseNotOwned(f"cannot extend a lease on {self.key} that is no longer owned")
-        self.expires_at = expires_at
 
     def release(self) -> None:
         """Give the lease up; raises :class:`LeaseNotOwned` if it was taken over."""
@@ -125,10 +111,14 @@ class Lease:
             raise LeaseNotOwned(f"cannot release a lease on {self.key} that is no longer owned")
         self.expires_at = None
 
-    def owned(self) -> bool:
-        record = self.store.get(self.key)
-        return (
-            record is not None
-            and record.owner == self.token
-            and not record.expired(self.clock.now())
-        )
+    def __enter__(self) -> Lease:
+        """``with lease:`` releases on leaving, whatever happens inside. The lease is held
+        already: acquired here, or by the step that handed over its token."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.release()
+        except LeaseNotOwned:
+            # It expired and another worker took over: theirs now, not ours to delete.
+            log.warning("lease on %s expired before its holder finished", self.key)
