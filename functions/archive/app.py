@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from foleycache.adapters.wiring import services
-from foleycache.usecases.archival import archive_cold_entries
+from foleycache.cache.archival import archive_cold_entries
 
 logger = Logger()
 tracer = Tracer()

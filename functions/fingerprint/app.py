@@ -10,8 +10,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import foleycache.fingerprint.extract  # noqa: F401  (cv2 and the CNN load at init, not per request)
 from foleycache.adapters.wiring import services
-from foleycache.usecases.fingerprint_upload import fingerprint_upload
-from foleycache.usecases.pipeline_state import PipelineState
+from foleycache.pipeline.fingerprint_upload import fingerprint_upload
+from foleycache.pipeline.state import PipelineState
 
 logger = Logger()
 tracer = Tracer()

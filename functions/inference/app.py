@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from foleycache.adapters.wiring import services
-from foleycache.usecases.generate import generate
-from foleycache.usecases.pipeline_state import PipelineState
+from foleycache.pipeline.generate import generate
+from foleycache.pipeline.state import PipelineState
 
 logger = Logger()
 tracer = Tracer()

@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from foleycache.adapters.wiring import services
+from foleycache.pipeline.ingest import ingest_upload
 from foleycache.settings import get_settings
-from foleycache.usecases.ingest import ingest_upload
 
 logger = Logger()
 tracer = Tracer()

@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
 from foleycache.adapters.wiring import services
-from foleycache.usecases.finish import fail, succeed
-from foleycache.usecases.pipeline_state import FailedState, PipelineState
+from foleycache.pipeline.finish import fail, succeed
+from foleycache.pipeline.state import FailedState, PipelineState
 
 logger = Logger()
 tracer = Tracer()

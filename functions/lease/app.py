@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from foleycache.adapters.wiring import services
-from foleycache.usecases.pipeline_state import PipelineState
-from foleycache.usecases.resolve import lease_or_wait
+from foleycache.pipeline.resolve import lease_or_wait
+from foleycache.pipeline.state import PipelineState
 
 logger = Logger()
 tracer = Tracer()

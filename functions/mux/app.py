@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from foleycache.adapters.wiring import services
-from foleycache.usecases.deliver import mux
-from foleycache.usecases.pipeline_state import PipelineState
+from foleycache.pipeline.deliver import mux
+from foleycache.pipeline.state import PipelineState
 
 logger = Logger()
 tracer = Tracer()

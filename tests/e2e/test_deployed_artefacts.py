@@ -75,8 +75,20 @@ class CliStack:
 def _journey(stack: CliStack, info: dict[str, Any], clip: Path, tmp: Path) -> list[str]:
     near = tmp / "near.mp4"
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c:v", "libx264", "-crf", "30"]
-        + ["-an", str(near)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-c:v",
+            "libx264",
+            "-crf",
+            "30",
+            "-an",
+            str(near),
+        ],
         check=True,
     )
     outcomes = []

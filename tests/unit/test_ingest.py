@@ -6,8 +6,8 @@ import pytest
 
 from foleycache.core.errors import InvalidPrompt
 from foleycache.core.job import JobStatus
-from foleycache.usecases.ingest import ingest_upload, submit_job
-from foleycache.usecases.services import Services
+from foleycache.pipeline.ingest import ingest_upload, submit_job
+from foleycache.services import Services
 from tests.fakes import fake_services
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from foleycache.core.entry import CacheEntry
+from foleycache.cache import names
+from foleycache.cache.archival import ARCHIVE_TAG
+from foleycache.cache.entry import CacheEntry
+from foleycache.cache.invalidation import invalidate_model_version
 from foleycache.core.keys import CacheKey
-from foleycache.usecases.archival import ARCHIVE_TAG
-from foleycache.usecases.invalidation import invalidate_model_version
 from tests.fakes import fake_services
 
 
@@ -15,15 +16,15 @@ def test_only_the_named_version_is_removed_and_marked() -> None:
         v: CacheKey.for_request("0123456789abcdef", "rain", v, 1) for v in ("old", "old2", "new")
     }
     for key in keys.values():
-        services.cache_blobs.put_bytes(key.l2_audio, b"RIFF")
-        services.cache.store(CacheEntry(key, key.l2_audio, 1.0, 48000, {}, 0.0))
+        services.cache_blobs.put_bytes(names.l2_audio(key), b"RIFF")
+        services.cache.store(CacheEntry(key, names.l2_audio(key), 1.0, 48000, {}, 0.0))
 
     report = invalidate_model_version(services, "old")
 
     assert report.l1_keys_removed == 1 and report.l2_objects_marked == 2
-    hot = services.hot.data  # type: ignore[union-attr]
-    assert keys["old"].redis_entry not in hot
-    assert keys["old2"].redis_entry in hot and keys["new"].redis_entry in hot
+    hot = services.hot.inner.data  # type: ignore[union-attr]
+    assert names.redis_entry(keys["old"]) not in hot
+    assert names.redis_entry(keys["old2"]) in hot and names.redis_entry(keys["new"]) in hot
     tags = services.cache_blobs.tags  # type: ignore[attr-defined]
-    assert tags[keys["old"].l2_entry] == ARCHIVE_TAG
-    assert keys["old2"].l2_entry not in tags and keys["new"].l2_entry not in tags
+    assert tags[names.l2_entry(keys["old"])] == ARCHIVE_TAG
+    assert names.l2_entry(keys["old2"]) not in tags and names.l2_entry(keys["new"]) not in tags

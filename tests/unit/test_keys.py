@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 
+from foleycache.cache import names
 from foleycache.core.errors import InvalidInput, InvalidPrompt
 from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
 
@@ -26,11 +27,13 @@ def test_every_stored_name_starts_with_model_then_fingerprint_version() -> None:
     v1 = CacheKey.for_request(FP, "rain", "m1", 1)
     v2 = CacheKey.for_request(FP, "rain", "m2", 1)
     fp2 = CacheKey.for_request(FP, "rain", "m1", 2)
-    assert v1.l2_entry.startswith("cache/m1/fp1/")
-    assert v1.redis_entry.startswith("fc:m1/fp1:")
-    names = {k.redis_entry for k in (v1, v2, fp2)} | {k.l2_entry for k in (v1, v2, fp2)}
-    assert len(names) == 6
-    assert len({v1.lease_id, v2.lease_id, fp2.lease_id}) == 3
+    assert names.l2_entry(v1).startswith("cache/m1/fp1/")
+    assert names.redis_entry(v1).startswith("fc:m1/fp1:")
+    stored = {names.redis_entry(k) for k in (v1, v2, fp2)} | {
+        names.l2_entry(k) for k in (v1, v2, fp2)
+    }
+    assert len(stored) == 6
+    assert len({names.lease_item(v1), names.lease_item(v2), names.lease_item(fp2)}) == 3
 
 
 @pytest.mark.parametrize("bad", ["", "   ", "x" * 1001, "bell\x07"])

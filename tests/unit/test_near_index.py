@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from foleycache.core.near_index import FIND_LAYOUTS, MultiIndexLayout, hamming
+from foleycache.cache.near_index import FIND_LAYOUTS, MultiIndexLayout, hamming
 
 
 @pytest.mark.parametrize("layout", FIND_LAYOUTS, ids=lambda layout: layout.name)

@@ -6,13 +6,19 @@ from typing import Any
 
 import pytest
 
-from foleycache.core.entry import CacheEntry
+from foleycache.cache import names, near_match
+from foleycache.cache.best_effort import (
+    L1_UNAVAILABLE,
+    NEAR_INDEX_UNAVAILABLE,
+    BestEffortNearIndex,
+)
+from foleycache.cache.entry import CacheEntry
+from foleycache.cache.near_index import FIND_LAYOUTS
+from foleycache.cache.near_match import NearMatcher
+from foleycache.cache.tiered import TieredCache
 from foleycache.core.keys import CacheKey
-from foleycache.core.near_index import FIND_LAYOUTS
+from foleycache.core.ports import NullMetrics
 from foleycache.fingerprint import MatchDecision
-from foleycache.usecases import near_match
-from foleycache.usecases.near_match import NearMatcher
-from foleycache.usecases.tiered_cache import TieredCache
 from tests.fakes import MemoryBlobStore, MemoryHotCache, MemoryNearIndex
 
 STORED = CacheKey.for_request("f0f0f0f0f0f0f0f0", "rain", "m1", 1)
@@ -30,9 +36,16 @@ def matcher(same: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[NearMatcher, M
         near_match, "decide", lambda a, b: MatchDecision(3, 0.99 if same else 0.1, same, "test")
     )
     cache = TieredCache(MemoryHotCache(), MemoryBlobStore(), l1_ttl_s=60)
-    cache.store(CacheEntry(STORED, STORED.l2_audio, 5.0, 48000, {"id": "stored"}, 0.0))
+    cache.store(CacheEntry(STORED, names.l2_audio(STORED), 5.0, 48000, {"id": "stored"}, 0.0))
     hot, durable = MemoryNearIndex(), MemoryNearIndex()
-    m = NearMatcher(FIND_LAYOUTS, hot, durable, cache)
+    # As Services wires it: both indexes are best-effort (foleycache.cache.best_effort).
+    metrics = NullMetrics()
+    m = NearMatcher(
+        FIND_LAYOUTS,
+        BestEffortNearIndex(hot, metrics, L1_UNAVAILABLE),
+        BestEffortNearIndex(durable, metrics, NEAR_INDEX_UNAVAILABLE),
+        cache,
+    )
     m.add(STORED)
     return m, hot
 
@@ -104,7 +117,7 @@ def test_videos_sharing_an_alternate_code_are_each_tried(monkeypatch: pytest.Mon
     alternate = 0x0F0F_0F0F_0F0F_0F0F
     for code, name in (("ffffffff00000000", "right"), ("00000000ffffffff", "wrong")):
         key = CacheKey.for_request(code, "rain", "m1", 1)
-        cache.store(CacheEntry(key, key.l2_audio, 5.0, 48000, {"id": name}, 0.0))
+        cache.store(CacheEntry(key, names.l2_audio(key), 5.0, 48000, {"id": name}, 0.0))
         m.add(key, alternate)
     query_key = CacheKey.for_request("5555555555555555", "rain", "m1", 1)  # far from both
     found = m.find(query_key, "new", alternate)  # type: ignore[arg-type]

@@ -10,10 +10,10 @@ from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.ports import InferenceRequest, InferenceResult
 from foleycache.fingerprint import Fingerprint
 from foleycache.fingerprint.hashing import alternate_code, simhash
-from foleycache.usecases.generate import generate
-from foleycache.usecases.pipeline_state import PipelineState
-from foleycache.usecases.resolve import lease_or_wait, lookup
-from foleycache.usecases.services import Services
+from foleycache.pipeline.generate import generate
+from foleycache.pipeline.resolve import lease_or_wait, lookup
+from foleycache.pipeline.state import PipelineState
+from foleycache.services import Services
 from tests.fakes import MemoryNearIndex, fake_services
 
 MODEL = "foley-ref-1"

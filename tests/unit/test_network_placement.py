@@ -4,9 +4,10 @@ Valkey (ElastiCache Serverless) is reachable only inside the VPC, and the code t
 Redis as optional, so a function placed outside would not fail: it would silently lose
 L1, the negative cache and the exact-repeat memory. Hence this check, both ways.
 
-The derivation: a call graph over the handlers (``functions/*/app.py``) and the use
-cases (``foleycache.usecases``), by name. A function reaches Redis when it, or anything
-it calls, reads one of the ports backed by Redis from the services bundle
+The derivation: a call graph over the handlers (``functions/*/app.py``) and the
+module-level functions of the pipeline steps and the cache's use cases
+(``foleycache.pipeline``, ``foleycache.cache``), by name. A function reaches Redis when
+it, or anything it calls, reads one of the ports backed by Redis from the services bundle
 (``services.hot``, ``.hot_index``, ``.cache`` (L1 in front of L2), ``.near``).
 """
 
@@ -20,17 +21,15 @@ from foleycache.local.lambda_seam import function_dir_for
 from foleycache.local.template_resources import load_template, resources_of_type
 
 REPO = Path(__file__).resolve().parents[2]
-USECASES = REPO / "layers" / "core" / "python" / "foleycache" / "usecases"
+PACKAGE = REPO / "layers" / "core" / "python" / "foleycache"
+USE_CASES = (PACKAGE / "pipeline", PACKAGE / "cache")
 REDIS_PORTS = {"hot", "hot_index", "cache", "near"}
 
 
 def _functions(path: Path) -> dict[str, ast.FunctionDef]:
+    """Module-level functions (methods are reached through ``services.<port>``)."""
     tree = ast.parse(path.read_text())
-    found: dict[str, ast.FunctionDef] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            found.setdefault(node.name, node)
-    return found
+    return {node.name: node for node in tree.body if isinstance(node, ast.FunctionDef)}
 
 
 def _touches_redis(fn: ast.FunctionDef) -> bool:
@@ -55,11 +54,11 @@ def _callees(fn: ast.FunctionDef) -> set[str]:
     return names
 
 
-def _use_case_graph() -> dict[str, ast.FunctionDef]:
-    graph: dict[str, ast.FunctionDef] = {}
-    for module in sorted(USECASES.glob("*.py")):
+def _use_case_graph() -> dict[str, list[ast.FunctionDef]]:
+    graph: dict[str, list[ast.FunctionDef]] = {}
+    for module in sorted(m for folder in USE_CASES for m in folder.glob("*.py")):
         for name, fn in _functions(module).items():
-            graph.setdefault(name, fn)
+            graph.setdefault(name, []).append(fn)
     return graph
 
 
@@ -72,9 +71,10 @@ def reaches_redis(handler: Path) -> bool:
         if name in seen or name not in graph:
             continue
         seen.add(name)
-        if _touches_redis(graph[name]):
-            return True
-        todo.extend(_callees(graph[name]))
+        for fn in graph[name]:
+            if _touches_redis(fn):
+                return True
+            todo.extend(_callees(fn))
     return False
 
 

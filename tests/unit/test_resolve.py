@@ -6,13 +6,14 @@ from typing import Any
 
 import pytest
 
-from foleycache.core.entry import CacheEntry
+from foleycache.cache import names
+from foleycache.cache.entry import CacheEntry
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.keys import CacheKey
 from foleycache.fingerprint import MatchDecision
-from foleycache.usecases import resolve
-from foleycache.usecases.pipeline_state import PipelineState
-from foleycache.usecases.services import Services
+from foleycache.pipeline import resolve
+from foleycache.pipeline.state import PipelineState
+from foleycache.services import Services
 from tests.fakes import fake_services
 
 KEY = CacheKey.for_request("0123456789abcdef", "rain", "foley-ref-1", 1)
@@ -31,7 +32,7 @@ def setup(monkeypatch: pytest.MonkeyPatch) -> tuple[Services, PipelineState]:
     )
     services = fake_services()
     services.jobs.create(JobRecord("job-00000001", JobStatus.RUNNING, "rain", 0.0, 0.0))
-    services.cache.store(CacheEntry(KEY, KEY.l2_audio, 3.0, 48000, {"video": "A"}, 0.0))
+    services.cache.store(CacheEntry(KEY, names.l2_audio(KEY), 3.0, 48000, {"video": "A"}, 0.0))
     state = PipelineState(
         job_id="job-00000001",
         bucket="b",
@@ -47,7 +48,7 @@ def setup(monkeypatch: pytest.MonkeyPatch) -> tuple[Services, PipelineState]:
 def test_same_video_under_the_key_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
     services, state = setup(monkeypatch)
     out = resolve.lookup(services, state.model_copy(update={"fingerprint_data": {"video": "A"}}))
-    assert out.cache == "l1" and out.next == "mux" and out.audio_key == KEY.l2_audio
+    assert out.cache == "l1" and out.next == "mux" and out.audio_key == names.l2_audio(KEY)
 
 
 def test_another_video_with_the_same_code_is_not_served(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from foleycache.core.entry import CacheEntry
+from foleycache.cache import names
+from foleycache.cache.best_effort import BestEffortHotCache
+from foleycache.cache.entry import CacheEntry
+from foleycache.cache.tiered import TieredCache
 from foleycache.core.job import CacheOutcome
 from foleycache.core.keys import CacheKey
-from foleycache.usecases.tiered_cache import TieredCache
 from tests.fakes import CountingMetrics, MemoryBlobStore, MemoryHotCache
 
 KEY = CacheKey.for_request("00000000000000ff", "rain on a tin roof", "m1", 1)
 
 
 def entry(key: CacheKey = KEY) -> CacheEntry:
-    return CacheEntry(key, key.l2_audio, 9.7, 48000, {"hex": key.fingerprint}, 1.0, "job-1")
+    return CacheEntry(key, names.l2_audio(key), 9.7, 48000, {"hex": key.fingerprint}, 1.0, "job-1")
 
 
 def make(
@@ -21,7 +23,9 @@ def make(
     hot = hot or MemoryHotCache()
     blobs = MemoryBlobStore()
     metrics = CountingMetrics()
-    return TieredCache(hot, blobs, l1_ttl_s=604800, metrics=metrics), hot, blobs, metrics
+    # As Services wires it: the hot tier is best-effort (foleycache.cache.best_effort).
+    l1 = BestEffortHotCache(hot, metrics)
+    return TieredCache(l1, blobs, l1_ttl_s=604800, metrics=metrics), hot, blobs, metrics
 
 
 def test_a_stored_entry_is_an_l1_hit_and_round_trips() -> None:
@@ -45,9 +49,9 @@ def test_l2_hit_backfills_l1() -> None:
 def test_l1_hits_refresh_the_ttl() -> None:
     cache, hot, _, _ = make()
     cache.store(entry())
-    hot.ttls[KEY.redis_entry] = 5
+    hot.ttls[names.redis_entry(KEY)] = 5
     cache.lookup(KEY)
-    assert hot.ttls[KEY.redis_entry] == 604800
+    assert hot.ttls[names.redis_entry(KEY)] == 604800
 
 
 def test_a_new_model_version_never_sees_old_entries() -> None:

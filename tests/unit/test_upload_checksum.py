@@ -7,14 +7,14 @@ import hashlib
 
 import pytest
 
+from foleycache.cache.repeat_memory import remember_failure
 from foleycache.core.errors import InvalidInput, InvalidVideo
 from foleycache.core.keys import prompt_md5
-from foleycache.usecases.fingerprint_upload import fingerprint_upload
-from foleycache.usecases.ingest import sha256_b64, submit_job
-from foleycache.usecases.job_queries import upload_link
-from foleycache.usecases.pipeline_state import PipelineState
-from foleycache.usecases.repeat_memory import remember_failure
-from foleycache.usecases.services import Services
+from foleycache.pipeline.fingerprint_upload import fingerprint_upload
+from foleycache.pipeline.ingest import sha256_b64, submit_job
+from foleycache.pipeline.job_queries import upload_link
+from foleycache.pipeline.state import PipelineState
+from foleycache.services import Services
 from tests.fakes import fake_services
 
 DIGEST = hashlib.sha256(b"the video").digest()

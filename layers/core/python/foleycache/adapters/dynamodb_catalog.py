@@ -14,7 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from foleycache.adapters.dynamodb_items import is_condition_failure
+from foleycache.adapters.dynamodb_items import StorageErrors, is_condition_failure
+from foleycache.cache import names
 
 _DAY_ITEM_TTL_S = 120 * 86_400
 
@@ -25,12 +26,12 @@ def _day_epoch(day: str) -> int:
 
 class DynamoCatalog:
     def __init__(self, client: Any, table: str) -> None:
-        self.client = client
+        self.client = StorageErrors(client)
         self.table = table
 
     def exact_get(self, scope: str) -> str | None:
         resp = self.client.get_item(
-            TableName=self.table, Key={"pk": {"S": f"X#{scope}"}, "sk": {"S": "X"}}
+            TableName=self.table, Key={"pk": {"S": names.exact_item(scope)}, "sk": {"S": "X"}}
         )
         item = resp.get("Item")
         return str(item["record"]["S"]) if item else None
@@ -38,14 +39,14 @@ class DynamoCatalog:
     def exact_put(self, scope: str, record: str) -> None:
         self.client.put_item(
             TableName=self.table,
-            Item={"pk": {"S": f"X#{scope}"}, "sk": {"S": "X"}, "record": {"S": record}},
+            Item={"pk": {"S": names.exact_item(scope)}, "sk": {"S": "X"}, "record": {"S": record}},
         )
 
     def touch(self, entry_id: str, day: str) -> bool:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key={"pk": {"S": f"E#{entry_id}"}, "sk": {"S": "E"}},
+                Key={"pk": {"S": names.entry_item(entry_id)}, "sk": {"S": "E"}},
                 UpdateExpression="SET last_hit = :day, archived = :no",
                 ConditionExpression="attribute_not_exists(last_hit) OR last_hit <> :day",
                 ExpressionAttributeValues={":day": {"S": day}, ":no": {"BOOL": False}},
@@ -57,7 +58,7 @@ class DynamoCatalog:
         self.client.put_item(
             TableName=self.table,
             Item={
-                "pk": {"S": f"HITDAY#{day}"},
+                "pk": {"S": names.hit_day_item(day)},
                 "sk": {"S": entry_id},
                 "ttl": {"N": str(_day_epoch(day) + _DAY_ITEM_TTL_S)},
             },
@@ -69,7 +70,7 @@ class DynamoCatalog:
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": f"HITDAY#{day}"}},
+            "ExpressionAttributeValues": {":pk": {"S": names.hit_day_item(day)}},
         }
         while True:
             resp = self.client.query(**kwargs)
@@ -80,7 +81,7 @@ class DynamoCatalog:
 
     def last_hit(self, entry_id: str) -> tuple[str, bool] | None:
         resp = self.client.get_item(
-            TableName=self.table, Key={"pk": {"S": f"E#{entry_id}"}, "sk": {"S": "E"}}
+            TableName=self.table, Key={"pk": {"S": names.entry_item(entry_id)}, "sk": {"S": "E"}}
         )
         item = resp.get("Item")
         if not item:
@@ -90,7 +91,7 @@ class DynamoCatalog:
     def set_archived(self, entry_id: str, archived: bool) -> None:
         self.client.update_item(
             TableName=self.table,
-            Key={"pk": {"S": f"E#{entry_id}"}, "sk": {"S": "E"}},
+            Key={"pk": {"S": names.entry_item(entry_id)}, "sk": {"S": "E"}},
             UpdateExpression="SET archived = :a",
             ExpressionAttributeValues={":a": {"BOOL": archived}},
         )

@@ -8,11 +8,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from foleycache.adapters.dynamodb_items import (
+    StorageErrors,
     deserialize_item,
     is_condition_failure,
     serialize,
     serialize_item,
 )
+from foleycache.cache import names
 from foleycache.core.job import JobRecord, JobStatus
 
 _SK = "JOB"
@@ -22,12 +24,12 @@ _JOB_TTL_S = 90 * 86_400
 
 class DynamoJobStore:
     def __init__(self, client: Any, table: str) -> None:
-        self.client = client
+        self.client = StorageErrors(client)
         self.table = table
 
     @staticmethod
     def _key(job_id: str) -> dict[str, Any]:
-        return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": _SK}}
+        return {"pk": {"S": names.job_item(job_id)}, "sk": {"S": _SK}}
 
     def create(self, job: JobRecord) -> bool:
         body = asdict(job)
@@ -60,13 +62,13 @@ class DynamoJobStore:
         unknown = set(values) - _FIELDS
         if unknown:
             raise ValueError(f"unknown job fields: {sorted(unknown)}")
-        names = {f"#f{i}": name for i, name in enumerate(values)}
+        attr_names = {f"#f{i}": name for i, name in enumerate(values)}
         exprs = {f":v{i}": serialize(value) for i, value in enumerate(values.values())}
         self.client.update_item(
             TableName=self.table,
             Key=self._key(job_id),
             UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
-            ExpressionAttributeNames=names,
+            ExpressionAttributeNames=attr_names,
             ExpressionAttributeValues=exprs,
             ConditionExpression="attribute_exists(pk)",
         )

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from foleycache.adapters.dynamodb_items import StorageErrors
+from foleycache.cache import names
+
 _SK = "IX"
 _BATCH = 100
 
 
 class DynamoNearIndex:
     def __init__(self, client: Any, table: str) -> None:
-        self.client = client
+        self.client = StorageErrors(client)
         self.table = table
 
     @staticmethod
     def _key(scope: str, bucket: str) -> dict[str, Any]:
-        return {"pk": {"S": f"IX#{scope}#{bucket}"}, "sk": {"S": _SK}}
+        return {"pk": {"S": names.index_bucket_item(scope, bucket)}, "sk": {"S": _SK}}
 
     def _update(self, scope: str, buckets: list[str], member: str, op: str) -> None:
         for bucket in buckets:

@@ -6,11 +6,12 @@ from typing import Any
 
 import redis
 
+from foleycache.cache import names
 from foleycache.core.errors import StorageUnavailable
 
 
 def bucket_key(scope: str, bucket: str) -> str:
-    return f"fc:{scope}:ix:{bucket}"
+    return names.redis_index_bucket(scope, bucket)
 
 
 class RedisNearIndex:

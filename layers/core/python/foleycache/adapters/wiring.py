@@ -22,8 +22,8 @@ from foleycache.adapters.s3_blobs import S3BlobStore
 from foleycache.adapters.sagemaker_inference import SageMakerFoley
 from foleycache.adapters.stepfunctions_workflow import StepFunctionsWorkflow
 from foleycache.core.clock import SystemClock
+from foleycache.services import Services
 from foleycache.settings import get_settings
-from foleycache.usecases.services import Services
 
 _CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=70

@@ -1,12 +1,8 @@
-"""Cache keys and the storage layout derived from them.
+"""Cache keys: what identifies one cached result.
 
-The key contract is ``{fingerprint}:{md5(prompt)}:{model_version}``. Every
-stored name (Redis key, S3 object, DynamoDB item) is derived from a
-:class:`CacheKey` here and nowhere else, and always starts with the model
-version and the fingerprint version. That ordering is what makes a new model
-(or a new fingerprint algorithm) a new namespace: old entries are never even
-addressed, so they can never be served, and a whole version can be dropped by
-prefix.
+The key contract is ``{fingerprint}:{md5(prompt)}:{model_version}``, under the
+fingerprint version. The names it is stored under (Redis, S3, DynamoDB) are built
+from it in :mod:`foleycache.cache.names`, always namespace first.
 """
 
 from __future__ import annotations
@@ -93,27 +89,6 @@ class CacheKey:
     def namespace(self) -> str:
         """Model version first, then fingerprint version: the unit of invalidation."""
         return namespace(self.model_version, self.fingerprint_version)
-
-    # --- derived names -------------------------------------------------------------
-    @property
-    def redis_entry(self) -> str:
-        return f"fc:{self.namespace}:e:{self.fingerprint}:{self.prompt_md5}"
-
-    @property
-    def l2_prefix(self) -> str:
-        return f"cache/{self.namespace}/{self.fingerprint}/{self.prompt_md5}/"
-
-    @property
-    def l2_entry(self) -> str:
-        return self.l2_prefix + "entry.json"
-
-    @property
-    def l2_audio(self) -> str:
-        return self.l2_prefix + "foley.wav"
-
-    @property
-    def lease_id(self) -> str:
-        return f"LEASE#{self}#fp{self.fingerprint_version}"
 
 
 def namespace(model_version: str, fingerprint_version: int) -> str:

@@ -148,7 +148,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from foleycache.adapters.wiring import services
-    from foleycache.usecases.invalidation import invalidate_model_version
+    from foleycache.cache.invalidation import invalidate_model_version
 
     report = invalidate_model_version(services(), args.model_version)
     _print(asdict(report), args.json)
@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="out")
     run.add_argument("--json", action="store_true")
     run.add_argument("--timeout", type=float, default=900.0)
-    run.add_argument("--model-version", default="foley-ref-1")
+    run.add_argument("--model-version", default=None, help="default: template.yaml's ModelVersion")
     run.set_defaults(func=cmd_run)
 
     fp = sub.add_parser("fingerprint", help="print videos' 64-bit fingerprints")
@@ -182,7 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     stack = sub.add_parser("stack", help="start, stop or describe the local stack")
     stack.add_argument("action", choices=["up", "down", "status"])
     stack.add_argument("--json", action="store_true")
-    stack.add_argument("--model-version", default="foley-ref-1")
+    stack.add_argument(
+        "--model-version", default=None, help="default: template.yaml's ModelVersion"
+    )
     stack.add_argument(
         "--artefacts",
         action="store_true",

@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from foleycache.cache import names
 from foleycache.core.errors import FoleyError
 from foleycache.core.job import JobRecord, JobStatus
-from foleycache.usecases.ingest import submit_job
-from foleycache.usecases.services import Services
+from foleycache.pipeline.ingest import submit_job
+from foleycache.services import Services
 
 _DONE = {JobStatus.SUCCEEDED, JobStatus.FAILED}
 START_TIMEOUT_S = 60.0
@@ -62,7 +63,7 @@ def wait_for(services: Services, job_id: str, timeout_s: float, progress: Progre
 def download_outputs(services: Services, s3: Any, job: JobRecord, out_dir: Path) -> dict[str, str]:
     dest = out_dir / job.job_id
     dest.mkdir(parents=True, exist_ok=True)
-    prefix = f"{services.settings.outputs_prefix}{job.job_id}/"
+    prefix = names.outputs_prefix(services.settings.outputs_prefix, job.job_id)
     pages = s3.get_paginator("list_objects_v2").paginate(
         Bucket=services.uploads.bucket, Prefix=prefix
     )

@@ -147,9 +147,12 @@ def stack_env(
     }
 
 
-def local_template(model_version: str, redis_port: int) -> tuple[dict[str, Any], Intrinsics]:
-    """The transformed template and its intrinsics as the local stack resolves them."""
-    overrides = {"Stage": LOCAL_STAGE, "ModelVersion": model_version}
+def local_template(model_version: str | None, redis_port: int) -> tuple[dict[str, Any], Intrinsics]:
+    """The transformed template and its intrinsics as the local stack resolves them. The
+    model version defaults to the template's ``ModelVersion`` parameter, its one source."""
+    overrides = {"Stage": LOCAL_STAGE}
+    if model_version:
+        overrides["ModelVersion"] = model_version
     template = transformed(repo_root(), overrides)
     return template, local_intrinsics(template, parameter_values(template, overrides), redis_port)
 
@@ -157,7 +160,7 @@ def local_template(model_version: str, redis_port: int) -> tuple[dict[str, Any],
 class LocalStack:
     """Starts and provisions every part; lives in the daemon process."""
 
-    def __init__(self, model_version: str = "foley-ref-1", artefacts: bool = False) -> None:
+    def __init__(self, model_version: str | None = None, artefacts: bool = False) -> None:
         self.model_version = model_version
         self.artefacts = artefacts
         self.registry = HandlerRegistry()
@@ -429,7 +432,7 @@ def denials() -> list[dict[str, str]]:
     return read_denials(state_dir() / DENIALS)
 
 
-def serve(model_version: str, artefacts: bool = False) -> None:
+def serve(model_version: str | None, artefacts: bool = False) -> None:
     """Daemon entry: start everything, publish ``stack.json``, run until signalled."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -476,7 +479,7 @@ def artefacts_requested() -> bool:
 
 
 def start_daemon(
-    model_version: str = "foley-ref-1", timeout_s: float = 180.0, artefacts: bool | None = None
+    model_version: str | None = None, timeout_s: float = 180.0, artefacts: bool | None = None
 ) -> StackInfo:
     """Start the stack (or return the running one). ``artefacts`` defaults to
     ``FOLEYCACHE_ARTEFACTS``; when either asks for a mode, a running stack of the other
@@ -492,7 +495,9 @@ def start_daemon(
     state_dir().mkdir(parents=True, exist_ok=True)
     log = (state_dir() / "stack.log").open("ab")
     argv = [sys.executable, "-m", "foleycache.local.stack", "serve"]
-    argv += ["--model-version", model_version] + (["--artefacts"] if wanted else [])
+    argv += (["--model-version", model_version] if model_version else []) + (
+        ["--artefacts"] if wanted else []
+    )
     proc = subprocess.Popen(
         argv,
         stdout=log,
@@ -542,7 +547,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(prog="python -m foleycache.local.stack")
     parser.add_argument("command", choices=["serve"])
-    parser.add_argument("--model-version", default="foley-ref-1")
+    parser.add_argument("--model-version", default=None)
     parser.add_argument("--artefacts", action="store_true")
     args = parser.parse_args()
     serve(args.model_version, args.artefacts)

@@ -1,0 +1,138 @@
+"""Every stored name, built here and nowhere else: Redis keys, S3 keys and prefixes,
+DynamoDB items, and the patterns that select a whole version for invalidation.
+
+Why one module: invalidation and archival select names by pattern, so the pattern
+and the names it must match have to be written side by side. Every cache name starts
+with the namespace (model version, then fingerprint version), which is what makes a new
+model or fingerprint algorithm a new namespace that never addresses old entries.
+
+Redis: ``fc:{namespace}:...`` for everything of one version, ``fc:neg:{model}:...`` for
+remembered failures, ``fc:hit:...`` for the once-a-day hit markers.
+S3 (cache bucket): ``cache/{namespace}/{fingerprint}/{prompt md5}/{entry.json,foley.wav}``.
+DynamoDB (one table, ``pk``/``sk``): ``JOB#``, ``LEASE#``, ``X#`` (exact bytes),
+``E#`` (entry bookkeeping), ``HITDAY#``, ``IX#`` (near index buckets).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from foleycache.core.keys import CacheKey, namespace, validate_model_version
+
+# --- identities ------------------------------------------------------------------------
+
+
+def entry_id(key: CacheKey) -> str:
+    """One entry, as bookkeeping and hit tracking name it."""
+    return f"{key.namespace}#{key.fingerprint}#{key.prompt_md5}"
+
+
+def parse_entry_id(text: str) -> CacheKey:
+    ns, fingerprint, digest = text.split("#")
+    model_version, fp = ns.rsplit("/fp", 1)
+    return CacheKey(fingerprint, digest, model_version, int(fp))
+
+
+def index_scope(key: CacheKey) -> str:
+    """Near-duplicate candidates are only ever looked for under one namespace and prompt."""
+    return f"{key.namespace}:{key.prompt_md5}"
+
+
+def _sha_hex(sha256_b64: str) -> str:
+    try:
+        return base64.b64decode(sha256_b64, validate=True).hex()
+    except (binascii.Error, ValueError):
+        return ""
+
+
+def exact_scope(
+    model_version: str, fingerprint_version: int, sha256_b64: str, prompt_digest: str
+) -> str:
+    """The same bytes (S3's SHA-256) and prompt, under one namespace."""
+    return f"{namespace(model_version, fingerprint_version)}:{_sha_hex(sha256_b64)}:{prompt_digest}"
+
+
+# --- Redis (L1) -------------------------------------------------------------------------
+
+
+def redis_entry(key: CacheKey) -> str:
+    return f"fc:{key.namespace}:e:{key.fingerprint}:{key.prompt_md5}"
+
+
+def redis_exact_record(scope: str) -> str:
+    return f"fc:{scope}:x"
+
+
+def redis_failure(model_version: str, sha256_b64: str, prompt_digest: str) -> str:
+    return f"fc:neg:{model_version}:{_sha_hex(sha256_b64)}:{prompt_digest}"
+
+
+def redis_hit_marker(entry: str, day: str) -> str:
+    return f"fc:hit:{entry}:{day}"
+
+
+def redis_index_bucket(scope: str, bucket: str) -> str:
+    return f"fc:{scope}:ix:{bucket}"
+
+
+def redis_version_patterns(model_version: str) -> tuple[str, ...]:
+    """Globs matching every L1 key of one model version (entries, records, index,
+    remembered failures)."""
+    version = validate_model_version(model_version)
+    return (f"fc:{version}/*", f"fc:neg:{version}:*")
+
+
+# --- S3 (L2, and the uploads bucket) -------------------------------------------------------
+
+
+def l2_prefix(key: CacheKey) -> str:
+    return f"cache/{key.namespace}/{key.fingerprint}/{key.prompt_md5}/"
+
+
+def l2_entry(key: CacheKey) -> str:
+    """The commit point: written last, after the audio."""
+    return l2_prefix(key) + "entry.json"
+
+
+def l2_audio(key: CacheKey) -> str:
+    return l2_prefix(key) + "foley.wav"
+
+
+def l2_version_prefix(model_version: str) -> str:
+    return f"cache/{validate_model_version(model_version)}/"
+
+
+def upload_key(uploads_prefix: str, job_id: str, filename: str) -> str:
+    return f"{uploads_prefix}{job_id}/{filename[:120]}"
+
+
+def outputs_prefix(prefix: str, job_id: str) -> str:
+    return f"{prefix}{job_id}/"
+
+
+# --- DynamoDB ---------------------------------------------------------------------------
+
+
+def job_item(job_id: str) -> str:
+    return f"JOB#{job_id}"
+
+
+def lease_item(key: CacheKey) -> str:
+    return f"LEASE#{key}#fp{key.fingerprint_version}"
+
+
+def exact_item(scope: str) -> str:
+    return f"X#{scope}"
+
+
+def entry_item(entry: str) -> str:
+    return f"E#{entry}"
+
+
+def hit_day_item(day: str) -> str:
+    return f"HITDAY#{day}"
+
+
+def index_bucket_item(scope: str, bucket: str) -> str:
+    return f"IX#{scope}#{bucket}"
