@@ -37,6 +37,7 @@ from build_config import (
     BuildError,
     find_runtime_python,
     load,
+    source_digest,
 )
 
 ZIP_TEMPLATE = BUILD_DIR / "template.zip-functions.yaml"
@@ -309,7 +310,8 @@ def main() -> int:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1
     rows = sizes(config, template, envs)
-    REPORT.write_text(json.dumps({"runtime": config.runtime, "artefacts": rows}, indent=2))
+    report = {"runtime": config.runtime, "source_digest": source_digest(), "artefacts": rows}
+    REPORT.write_text(json.dumps(report, indent=2))
     print(f"{'artefact':<22} {'kind':<19} {'unzipped':>12} {'limit':>12}")
     for row in rows:
         flag = "ok" if row["ok"] else "OVER THE LIMIT"

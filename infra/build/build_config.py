@@ -70,6 +70,29 @@ def load() -> BuildConfig:
     )
 
 
+#: What the artefacts are built from; a change to any of these makes them stale. (Not
+#: template.yaml: the local stack reads it live, and a function it adds without a build
+#: is reported missing by name.)
+SOURCES = ("pyproject.toml", "functions", "layers", "infra/inference")
+
+
+def source_digest(root: Path = ROOT) -> str:
+    """A digest of the sources the artefacts are built from (caches and builds excluded)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for source in SOURCES:
+        path = root / source
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        for file in files:
+            parts = file.relative_to(root).parts
+            skipped = {"__pycache__", "build", "models"}
+            if skipped & set(parts) or any(p.endswith(".egg-info") for p in parts):
+                continue
+            digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
 class BuildError(RuntimeError):
     """The build cannot go on; the message says what is missing and how to get it."""
 

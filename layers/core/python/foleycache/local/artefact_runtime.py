@@ -50,10 +50,14 @@ class BuildLayout:
     def image_python(self, logical_id: str) -> Path:
         return self.root / "build" / "images" / logical_id / "bin" / "python"
 
-    def check(self) -> None:
-        for needed in (self.sam_build / "template.yaml", self.lambda_runtime):
+    def check(self, current_digest: str) -> None:
+        """The artefacts exist and were built from the sources as they are now."""
+        report = self.root / "build" / "artefacts.json"
+        for needed in (self.sam_build / "template.yaml", self.lambda_runtime, report):
             if not needed.exists():
                 raise ArtefactsMissing(f"{needed} is missing: run `make build` first")
+        if json.loads(report.read_text()).get("source_digest") != current_digest:
+            raise ArtefactsMissing("the sources changed since the last `make build`: run it again")
 
 
 @dataclass

@@ -345,8 +345,9 @@ class LocalStack:
         from foleycache.local.artefact_runtime import BuildLayout, WorkerPool, function_specs
         from foleycache.local.local_iam import assume, bind_interpreter, create_operator
 
-        layout = BuildLayout(repo_root(), _runtime_python())
-        layout.check()
+        build_config = _build_config()
+        layout = BuildLayout(repo_root(), _runtime_python(build_config))
+        layout.check(build_config.source_digest(repo_root()))
         sts = boto3.client("sts")
         credentials = {
             role: assume(sts, arn, role.removesuffix("Role")).env() for role, arn in roles.items()
@@ -385,8 +386,9 @@ class LocalStack:
             self.moto.stop()
 
 
-def _runtime_python() -> Path:
-    """The template's runtime interpreter (python3.12), found as ``make build`` finds it."""
+def _build_config() -> Any:
+    """``infra/build/build_config.py``: how ``make build`` finds the runtime and digests
+    the sources (a build script, not part of the package, so loaded by path)."""
     import importlib.util
 
     path = repo_root() / "infra" / "build" / "build_config.py"
@@ -396,6 +398,11 @@ def _runtime_python() -> Path:
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    return module
+
+
+def _runtime_python(module: Any) -> Path:
+    """The template's runtime interpreter (python3.12), found as ``make build`` finds it."""
     try:
         found: Path = module.find_runtime_python(module.load().runtime)
     except module.BuildError as exc:
