@@ -25,6 +25,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from foley_server.video_motion import probe_duration_s
+from tests.unit.test_windowing import make_clip
 
 pytestmark = pytest.mark.integration
 
@@ -162,7 +163,11 @@ def _get(url: str) -> tuple[int, bytes]:
 def test_ping_answers_200_with_the_backend(server: str) -> None:
     status, body = _get(server + "/ping")
     assert status == 200
-    assert json.loads(body)["backend"] == "reference"
+    ping = json.loads(body)
+    assert ping["backend"] == "reference"
+    assert (ping["model_version"], ping["model_version_source"]) == (VERSION, "MODEL_VERSION")
+    assert ping["weights_digest"].startswith("sha256:")
+    assert ping["derived_model_version"].startswith("reference-")
 
 
 def test_invoke_endpoint_writes_a_wav_of_the_video_length(
@@ -183,6 +188,16 @@ def test_invoke_endpoint_writes_a_wav_of_the_video_length(
         expected,
     )
     assert body["backend"] == "reference"
+    assert body["windows"] == [
+        {
+            "index": 0,
+            "start_s": 0.0,
+            "end_s": round(expected / 48_000, 6),
+            "overlap_s": 0.0,
+            "start_sample": 0,
+            "end_sample": expected,
+        }
+    ]
     assert wav_frames(s3, "outputs/sync.wav") == (expected, 48_000, 1)
     assert stats(server)["invocations"] == before + 1
 
@@ -208,6 +223,31 @@ def test_invoke_endpoint_async_writes_result_and_wav(
     assert result["samples"] == expected
     assert wav_frames(s3, "outputs/async.wav") == (expected, 48_000, 1)
     assert stats(server)["async_invocations"] == before + 1
+
+
+def test_a_30_s_clip_gets_windowed_sound_over_its_whole_length(
+    runtime: Any, s3: Any, clips_dir: Path, tmp_path: Path
+) -> None:
+    clip = make_clip(clips_dir / CLIP, tmp_path / "long.mp4", 30.0)
+    s3.upload_file(str(clip), BUCKET, "uploads/long.mp4")
+    s3.put_object(
+        Bucket=BUCKET,
+        Key="async-in/long.json",
+        Body=request_body(f"s3://{BUCKET}/uploads/long.mp4", "outputs/long.wav"),
+    )
+    response = runtime.invoke_endpoint_async(
+        EndpointName="x", InputLocation=f"s3://{BUCKET}/async-in/long.json"
+    )
+    result = json.loads(_wait_for_object(s3, f"async-out/{response['InferenceId']}.out"))
+    expected = round(probe_duration_s(clip) * 48_000)
+    assert result["samples"] == expected
+    assert [(w["start_s"], w["end_s"], w["overlap_s"]) for w in result["windows"]] == [
+        (0.0, 8.25, 0.0),
+        (7.25, 15.5, 1.0),
+        (14.5, 22.75, 1.0),
+        (21.75, 30.0, 1.0),
+    ]
+    assert wav_frames(s3, "outputs/long.wav") == (expected, 48_000, 1)
 
 
 def test_async_failure_lands_in_the_failure_location(runtime: Any, s3: Any, video_uri: str) -> None:

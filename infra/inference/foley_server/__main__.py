@@ -19,7 +19,11 @@ from foley_server.config import ServerConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = ServerConfig.from_env()
+    try:
+        config = ServerConfig.from_env()
+    except ValueError as err:
+        print(f"foley_server: configuration refused: {err}", file=sys.stderr, flush=True)
+        return 2
     parser = argparse.ArgumentParser(prog="foley_server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=config.port, help="0 picks a free port")

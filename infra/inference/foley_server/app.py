@@ -54,45 +54,68 @@ def create_app(
     s3: S3Objects | None = None,
     load_in_background: bool = True,
 ) -> Flask:
-    """Build the app; the (possibly slow) model load never blocks ``/ping`` from answering."""
-    config = config or ServerConfig.from_env()
+    """Build the app; the (possibly slow) model load never blocks ``/ping`` from answering.
+
+    A configuration the server refuses (e.g. ``FOLEY_BACKEND=auto``) or a backend that cannot
+    load (``hunyuan`` without its package, CUDA or weights) leaves ``/ping`` answering 500 with
+    the reason: the endpoint never becomes healthy, and never serves another model instead.
+    """
     state = ServerState()
     app = Flask(__name__)
     app.config["foley_state"] = state
+    if config is None:
+        try:
+            config = ServerConfig.from_env()
+        except ValueError as err:
+            state.load_error = f"configuration refused: {err}"
+            log.error("%s", state.load_error)
+    loaded_config = config
 
     def load() -> None:
+        if loaded_config is None:
+            return
         try:
             objects = s3 or S3Objects()
-            service = FoleyService(backend or load_backend(config), config.model_version, objects)
+            service = FoleyService(backend or load_backend(loaded_config), objects)
             state.async_invoker = AsyncInvoker(
                 service,
                 objects,
-                config.async_output_s3_uri,
-                config.failure_s3_uri,
-                config.async_workers,
+                loaded_config.async_output_s3_uri,
+                loaded_config.failure_s3_uri,
+                loaded_config.async_workers,
             )
             state.service = service
+            identity = service.backend.identity
             log.info(
-                "model loaded: backend=%s version=%s", service.backend.name, config.model_version
+                "model loaded: backend=%s version=%s (%s) weights=%s",
+                identity.backend,
+                identity.served_version,
+                identity.version_source,
+                identity.weights_digest,
             )
         except Exception as err:
             state.load_error = f"{type(err).__name__}: {err}"
             log.exception("model failed to load")
 
-    if load_in_background:
+    if load_in_background and loaded_config is not None:
         threading.Thread(target=load, name="foley-model-load", daemon=True).start()
     else:
         load()
 
     @app.get("/ping")
     def ping() -> Response:
+        """200 with the backend, the served and derived model versions and the weights digest."""
         if state.service is None:
             status = 500 if state.load_error else 503
             return _json(
-                {"status": "error" if state.load_error else "loading", "error": state.load_error},
+                {
+                    "status": "error" if state.load_error else "loading",
+                    "backend": loaded_config.backend if loaded_config else None,
+                    "error": state.load_error,
+                },
                 status,
             )
-        return _json({"status": "ok", "backend": state.service.backend.name}, 200)
+        return _json({"status": "ok", **state.service.backend.identity.as_json()}, 200)
 
     @app.get("/stats")
     def stats() -> Response:
@@ -100,7 +123,7 @@ def create_app(
             body: dict[str, Any] = {
                 "invocations": state.invocations,
                 "async_invocations": state.async_invocations,
-                "model_version": config.model_version,
+                "model_version": state.service.model_version if state.service else None,
                 "backend": state.service.backend.name if state.service else None,
             }
         return _json(body, 200)

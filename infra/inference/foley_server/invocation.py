@@ -78,9 +78,10 @@ class InvocationResult:
 class FoleyService:
     """The model plus its I/O; thread-safe, with one model run at a time."""
 
-    def __init__(self, backend: FoleyBackend, model_version: str, s3: S3Objects) -> None:
+    def __init__(self, backend: FoleyBackend, s3: S3Objects) -> None:
         self.backend = backend
-        self.model_version = model_version
+        #: ``MODEL_VERSION`` when set, else derived from the backend and its weights digest.
+        self.model_version = backend.identity.served_version
         self._s3 = s3
         # One GPU (or two shared CPU cores): concurrent runs would only thrash.
         self._model_lock = threading.Lock()
@@ -118,8 +119,13 @@ class FoleyService:
             "duration_s": audio.duration_s,
             "samples": int(audio.samples.size),
             "backend": self.backend.name,
+            "weights_digest": self.backend.identity.weights_digest,
+            "derived_model_version": self.backend.identity.derived_version,
             "inference_ms": inference_ms,
             "notes": list(audio.notes),
+            # The window plan: where each window's sound lies in the clip (seconds and
+            # samples, end exclusive) and how much it overlaps the previous one.
+            "windows": [window.as_json() for window in audio.windows],
         }
 
 

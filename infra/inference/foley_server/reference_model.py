@@ -11,16 +11,25 @@ louder for larger moves.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from foley_server.backend import SAMPLE_RATE, FoleyAudio, target_samples
+from foley_server.seeds import file_sha256, seed_for
 from foley_server.textures import Texture, texture_for_prompt
 from foley_server.video_motion import MotionCurve, probe_duration_s, read_motion
+
+if TYPE_CHECKING:
+    from foley_server.windowing import WindowInput
+
+#: The files whose content *is* the reference model (its "weights").
+_MODEL_SOURCES = ("reference_model.py", "textures.py", "video_motion.py", "seeds.py")
 
 PEAK_DBFS = -1.0
 MIN_ONSET_GAP_S = 0.15
@@ -63,20 +72,6 @@ def detect_onsets(curve: MotionCurve, min_gap_s: float = MIN_ONSET_GAP_S) -> lis
 def onset_gain(strength: float) -> float:
     """Loudness of a hit: steeper than linear, so the biggest moves clearly dominate."""
     return 0.05 + 0.95 * strength**2
-
-
-def seed_for(video_digest: str, prompt: str, model_version: str) -> int:
-    """The only randomness source, so the output is a pure function of these three inputs."""
-    material = "\x00".join((video_digest, prompt, model_version)).encode("utf-8")
-    return int.from_bytes(hashlib.sha256(material).digest()[:8], "big")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def band_noise(
@@ -136,10 +131,18 @@ def motion_bed(
 
 
 def synthesise(
-    curve: MotionCurve, duration_s: float, texture: Texture, seed: int, rate: int = SAMPLE_RATE
+    curve: MotionCurve,
+    duration_s: float,
+    texture: Texture,
+    seed: int,
+    rate: int = SAMPLE_RATE,
+    n_samples: int | None = None,
 ) -> np.ndarray:
-    """Impacts at the motion onsets over the motion bed; peak at ``PEAK_DBFS`` if anything hits."""
-    n = target_samples(duration_s, rate)
+    """Impacts at the motion onsets over the motion bed; peak at ``PEAK_DBFS`` if anything hits.
+
+    ``n_samples`` (a window's exact length) overrides the length derived from ``duration_s``.
+    """
+    n = target_samples(duration_s, rate) if n_samples is None else n_samples
     rng = np.random.default_rng(seed)
     bed = motion_bed(curve, texture, rng, n, rate)
     onsets = detect_onsets(curve)
@@ -166,9 +169,39 @@ def synthesise(
 
 
 class ReferenceFoleyModel:
-    """The CPU backend: deterministic, fast (about a second of CPU per 10 s of 720p)."""
+    """The CPU backend: deterministic, fast (about a second of CPU per 10 s of 720p).
+
+    ``generate`` is one pass over the whole clip; the server runs ``generate_window``
+    through ``windowing.WindowedFoley`` like any other model. For a clip that fits in
+    one window both give identical samples.
+    """
 
     name = "reference"
+    #: Any window length works: the model has no context limit.
+    max_window_s = math.inf
+
+    def weights_digest(self) -> str:
+        """A digest of the model's own code and constants (it has no weight files)."""
+        digest = hashlib.sha256()
+        here = Path(__file__).resolve().parent
+        for name in _MODEL_SOURCES:
+            digest.update(name.encode() + b"\x00" + (here / name).read_bytes() + b"\x00")
+        return f"sha256:{digest.hexdigest()}"
+
+    def settings(self) -> dict[str, Any]:
+        return {"sample_rate": SAMPLE_RATE, "peak_dbfs": PEAK_DBFS}
+
+    def generate_window(self, clip: WindowInput, prompt: str, seed: int) -> np.ndarray:
+        """The window's sound from the motion of its own time range."""
+        window = clip.window
+        return synthesise(
+            clip.motion(),
+            window.duration_s,
+            texture_for_prompt(prompt),
+            seed,
+            window.sample_rate,
+            n_samples=window.n_samples,
+        )
 
     def generate(self, video_path: Path, prompt: str, model_version: str) -> FoleyAudio:
         duration_s = probe_duration_s(video_path)
