@@ -54,18 +54,19 @@ from foleycache.adapters.dynamodb_catalog import DynamoCatalog
 from foleycache.adapters.dynamodb_jobs import DynamoJobStore
 from foleycache.adapters.dynamodb_leases import DynamoLeaseStore
 from foleycache.adapters.dynamodb_near_index import DynamoNearIndex
+from foleycache.adapters.dynamodb_pending_runs import DynamoPendingRuns
 from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
 from foleycache.adapters.redis_near_index import RedisNearIndex
 from foleycache.adapters.s3_blobs import S3BlobStore
 from foleycache.core.errors import FoleyError
 from foleycache.core.job import JobRecord, JobStatus, new_job_id
-from foleycache.core.ports import InferenceRequest, InferenceResult
+from foleycache.core.ports import InferenceNotice, InferenceRequest, InferenceResult
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.local.stack import free_port
 from foleycache.local.template_resources import load_template, table_spec
 from foleycache.pipeline.fingerprint_upload import fingerprint_upload
 from foleycache.pipeline.finish import succeed
-from foleycache.pipeline.generate import generate
+from foleycache.pipeline.generate import finish_inference, inference_id, start_inference
 from foleycache.pipeline.resolve import lease_or_wait, lookup
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
@@ -217,8 +218,19 @@ class CountingInference:
         self.s3 = s3
         self.calls = 0
         self.wav = short_wav()
+        self.results: dict[str, InferenceResult] = {}
 
-    def generate(self, request: InferenceRequest) -> InferenceResult:
+    def start(self, request: InferenceRequest) -> None:
+        """The run ends at once; the replay delivers its notification itself."""
+        self.results[request.inference_id] = self._run(request)
+
+    def notice_from(self, message: dict[str, Any]) -> InferenceNotice:
+        return InferenceNotice(str(message["inferenceId"]), True)
+
+    def read_result(self, notice: InferenceNotice) -> InferenceResult:
+        return self.results.pop(notice.inference_id)
+
+    def _run(self, request: InferenceRequest) -> InferenceResult:
         started = time.perf_counter()
         self.calls += 1
         bucket, key = request.output_uri.removeprefix("s3://").split("/", 1)
@@ -239,11 +251,22 @@ class CountingInference:
         )
 
 
-class NoWorkflow:
-    """The replay drives the steps itself; nothing may start a second pipeline."""
+class InlineWorkflow:
+    """The replay drives the steps itself: nothing may start a second pipeline, and what a
+    step would hand a waiting task is kept for the replay to read."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, dict[str, Any]] = {}
 
     def start(self, name: str, payload: dict[str, Any]) -> bool:
         raise AssertionError(f"the replay must not start workflows ({name})")
+
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        self.answers[task_token] = output
+        return True
+
+    def fail_task(self, task_token: str, error: str, cause: str) -> bool:
+        raise AssertionError(f"inference failed in the replay: {error}: {cause}")
 
 
 # --- the stack -----------------------------------------------------------------------
@@ -285,7 +308,8 @@ class Stack:
             jobs=DynamoJobStore(self.dynamodb, settings.table_name),
             leases=DynamoLeaseStore(self.dynamodb, settings.table_name),
             inference=inference,
-            workflow=NoWorkflow(),
+            workflow=InlineWorkflow(),
+            pending=DynamoPendingRuns(self.dynamodb, settings.table_name, time.time),
             catalog=DynamoCatalog(self.dynamodb, settings.table_name),
             hot_index=RedisNearIndex(redis_client, settings.l1_ttl_s),
             durable_index=DynamoNearIndex(self.dynamodb, settings.table_name),
@@ -338,15 +362,29 @@ def start_stack() -> Stack:
 
 
 # --- the replay ----------------------------------------------------------------------
+def _waited(services: Services, state: PipelineState, token: str, step: Any) -> PipelineState:
+    """Run a ``.waitForTaskToken`` step and merge what it resumed the task with, as the
+    state machine does (``ResultPath: $.resumed``)."""
+    step()
+    answers = services.workflow.answers  # type: ignore[attr-defined]
+    return PipelineState.model_validate({**state.model_dump(), "resumed": answers.pop(token)})
+
+
 def run_pipeline(services: Services, state: PipelineState) -> PipelineState:
     """The state machine's cache path (Mux/Package only copy bytes and are left out)."""
     state = fingerprint_upload(services, state)
     if state.next != "mux":
         state = lookup(services, state)
     if state.next != "mux":
-        state = lease_or_wait(services, state)
+        state = _waited(services, state, "lease", lambda: lease_or_wait(services, state, "lease"))
         if state.next == "infer":
-            state = generate(services, state)
+            won = state
+
+            def run_once() -> None:
+                start_inference(services, won, "infer")
+                finish_inference(services, {"inferenceId": inference_id(won.entry_key())})
+
+            state = _waited(services, won, "infer", run_once)
     if state.next != "mux":
         raise AssertionError(f"a sequential replay cannot wait on a lease (next={state.next})")
     return succeed(services, state)

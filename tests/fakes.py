@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from foleycache.core.errors import NotFound, StorageUnavailable
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.lease import LeaseRecord
-from foleycache.core.ports import ObjectInfo, PresignedUpload
+from foleycache.core.ports import ObjectInfo, PendingRun, PresignedUpload
 from foleycache.services import Services
 
 #: The settings a deployment's template provides (resource names have no defaults).
@@ -138,19 +138,28 @@ class MemoryLeaseStore:
 
     def __init__(self) -> None:
         self.items: dict[str, LeaseRecord] = {}
+        self.waiters: dict[str, set[str]] = {}
 
     def put_if_free(self, record: LeaseRecord, now: float) -> LeaseRecord | None:
         old = self.items.get(record.key)
         if old is not None and not old.expired(now):
             return old
         self.items[record.key] = record
+        self.waiters.pop(record.key, None)  # a put replaces the whole item, as in DynamoDB
         return None
 
-    def delete_if_owner(self, key: str, owner: str) -> bool:
+    def delete_if_owner(self, key: str, owner: str) -> list[str] | None:
         old = self.items.get(key)
         if old is None or old.owner != owner:
-            return False
+            return None
         del self.items[key]
+        return sorted(self.waiters.pop(key, set()))
+
+    def add_waiter(self, key: str, waiter: str, now: float) -> bool:
+        old = self.items.get(key)
+        if old is None or old.expired(now):
+            return False
+        self.waiters.setdefault(key, set()).add(waiter)
         return True
 
 
@@ -192,11 +201,38 @@ class RecordingWorkflow:
     def __init__(self) -> None:
         self.started: dict[str, dict[str, Any]] = {}
         self.calls = 0
+        self.resumed: list[tuple[str, dict[str, Any]]] = []
+        self.failed: list[tuple[str, str, str]] = []
 
     def start(self, name: str, payload: dict[str, Any]) -> bool:
         self.calls += 1
         self.started.setdefault(name, payload)
         return True
+
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        self.resumed.append((task_token, output))
+        return True
+
+    def fail_task(self, task_token: str, error: str, cause: str) -> bool:
+        self.failed.append((task_token, error, cause))
+        return True
+
+
+class MemoryPendingRuns:
+    def __init__(self) -> None:
+        self.runs: dict[str, PendingRun] = {}
+
+    def put(self, run: PendingRun) -> bool:
+        if run.inference_id in self.runs:
+            return False
+        self.runs[run.inference_id] = run
+        return True
+
+    def replace_token(self, inference_id: str, task_token: str) -> None:
+        self.runs[inference_id] = replace(self.runs[inference_id], task_token=task_token)
+
+    def take(self, inference_id: str) -> PendingRun | None:
+        return self.runs.pop(inference_id, None)
 
 
 class CountingMetrics:
@@ -279,7 +315,41 @@ def fake_services(**overrides: Any) -> Services:
         "leases": MemoryLeaseStore(),
         "inference": None,
         "workflow": RecordingWorkflow(),
+        "pending": MemoryPendingRuns(),
         "clock": FakeClock(),
     }
     parts.update(overrides)
     return Services(**parts)
+
+
+class InstantEndpoint:
+    """An async endpoint whose runs end at once: ``start`` writes the WAV where the request
+    says and keeps the result; the test delivers the notification with :meth:`notify`."""
+
+    def __init__(self, blobs: Any, model_version: str, duration_s: float = 4.0) -> None:
+        self.blobs = blobs
+        self.model_version = model_version
+        self.duration_s = duration_s
+        self.started: list[Any] = []
+        self.results: dict[str, Any] = {}
+
+    def start(self, request: Any) -> None:
+        from foleycache.core.ports import InferenceResult
+
+        self.started.append(request)
+        self.blobs.put_bytes(request.output_uri.split("/", 3)[3], b"RIFF....WAVE")
+        self.results[request.inference_id] = InferenceResult(
+            request.output_uri, self.model_version, 48000, self.duration_s, "test", 1.0
+        )
+
+    def notice_from(self, message: dict[str, Any]) -> Any:
+        from foleycache.core.ports import InferenceNotice
+
+        return InferenceNotice(message["inferenceId"], message["invocationStatus"] == "Completed")
+
+    def read_result(self, notice: Any) -> Any:
+        return self.results[notice.inference_id]
+
+    @staticmethod
+    def notification(inference_id: str, ok: bool = True) -> dict[str, Any]:
+        return {"inferenceId": inference_id, "invocationStatus": "Completed" if ok else "Failed"}

@@ -73,6 +73,7 @@ PLACEHOLDER_SETTINGS = {
     "SAGEMAKER_ENDPOINT_NAME": "build-check",
     "MODEL_VERSION": "build-check",
     "AWS_DEFAULT_REGION": "us-east-1",
+    "FOLEY_BACKEND": "reference",
 }
 
 

@@ -19,7 +19,7 @@
 #   MODEL_ARTIFACT          a ready model .tar.gz, or
 #   MODEL_DIR               a folder to pack as the artefact (e.g. HunyuanVideo-Foley weights);
 #                           with neither, an artefact holding only MODEL_VERSION is packed
-#                           (enough for the reference backend, FOLEY_BACKEND=auto).
+#                           (enough for the reference backend, FoleyBackend=reference).
 #   INFERENCE_DOCKERFILE [infra/inference/Dockerfile]   built with the repository as context
 #   INFERENCE_INSTANCE_TYPE [ml.g5.xlarge]   INFERENCE_MIN_INSTANCES [0]
 #   SAM_DEPLOY_ARGS         extra arguments for sam deploy (e.g. --guided)

@@ -7,30 +7,15 @@ import dataclasses
 import numpy as np
 
 from foleycache.core.job import JobRecord, JobStatus
-from foleycache.core.ports import InferenceRequest, InferenceResult
 from foleycache.fingerprint import Fingerprint
 from foleycache.fingerprint.hashing import alternate_code, simhash
-from foleycache.pipeline.generate import generate
+from foleycache.pipeline.generate import finish_inference, inference_id, start_inference
 from foleycache.pipeline.resolve import lease_or_wait, lookup
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
-from tests.fakes import MemoryNearIndex, fake_services
+from tests.fakes import InstantEndpoint, MemoryNearIndex, fake_services
 
 MODEL = "foley-ref-1"
-
-
-class WritingModel:
-    """Writes a WAV-shaped blob where the request says, as the endpoint does."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.calls = 0
-
-    def generate(self, request: InferenceRequest) -> InferenceResult:
-        self.calls += 1
-        key = request.output_uri.split("/", 3)[3]
-        self.services.cache_blobs.put_bytes(key, b"RIFF....WAVE")
-        return InferenceResult(request.output_uri, MODEL, 48000, 4.0, "test", 1.0)
 
 
 def video() -> Fingerprint:
@@ -59,17 +44,24 @@ def state_for(services: Services, job_id: str, fp: Fingerprint) -> PipelineState
 def test_a_copy_beyond_radius_11_is_found_by_the_alternate_code() -> None:
     hot, durable = MemoryNearIndex(), MemoryNearIndex()
     services = fake_services(hot_index=hot, durable_index=durable)
-    model = WritingModel(services)
+    model = InstantEndpoint(services.cache_blobs, MODEL)
     services = dataclasses.replace(services, inference=model)
     original = video()
 
-    first = lease_or_wait(services, lookup(services, state_for(services, "job-1", original)))
+    looked = lookup(services, state_for(services, "job-1", original))
+    lease_or_wait(services, looked, "lease-token")
+    workflow = services.workflow
+    first = PipelineState.model_validate(
+        {**looked.model_dump(), "resumed": workflow.resumed[-1][1]}
+    )
     assert first.next == "infer"
-    generate(services, first)
+    start_inference(services, first, "infer-token")
+    finish_inference(services, model.notification(inference_id(first.entry_key())))
+    assert workflow.resumed[-1][0] == "infer-token"
     member = f"{original.hex}:{alternate_code(original.vector):016x}"
     assert member in set().union(*durable.buckets.values())
 
     # Same pictures (vector, signatures), but a code 14 bits away: only the second code finds it.
     far = dataclasses.replace(original, code=original.code ^ ((1 << 14) - 1))
     served = lookup(services, state_for(services, "job-2", far))
-    assert served.cache == "near" and model.calls == 1
+    assert served.cache == "near" and len(model.started) == 1

@@ -55,5 +55,6 @@ def test_another_video_with_the_same_code_is_not_served(monkeypatch: pytest.Monk
     services, state = setup(monkeypatch)
     out = resolve.lookup(services, state.model_copy(update={"fingerprint_data": {"video": "B"}}))
     assert out.next == "lease" and out.audio_key == ""
-    waited = resolve.lease_or_wait(services, out)
-    assert waited.next == "infer"  # it computes its own sound
+    resolve.lease_or_wait(services, out, "token")
+    token, resumed = services.workflow.resumed[-1]  # type: ignore[attr-defined]
+    assert token == "token" and resumed["next"] == "infer"  # it computes its own sound

@@ -363,16 +363,18 @@ def test_only_the_inference_function_may_invoke_the_endpoint(
 def test_an_async_endpoint_is_only_ever_invoked_asynchronously(
     template: dict[str, Any], functions: dict[str, dict[str, Any]]
 ) -> None:
-    # An endpoint with AsyncInferenceConfig rejects InvokeEndpoint; the inference adapter
-    # takes the async path only above ASYNC_INFERENCE_THRESHOLD_SECONDS, so it must be 0.
-    env = _environment(template, functions["InferenceFunction"])
-    threshold = Settings.from_env(
-        {
-            **SETTINGS_ENV,
-            "ASYNC_INFERENCE_THRESHOLD_SECONDS": env["ASYNC_INFERENCE_THRESHOLD_SECONDS"],
-        }
-    )
-    assert threshold.async_threshold_s == 0
+    # An endpoint with AsyncInferenceConfig rejects InvokeEndpoint; the adapter has no
+    # real-time path, and the endpoint's notifications reach the function that resumes jobs.
+    from foleycache.adapters.sagemaker_inference import SageMakerFoley
+
+    assert not hasattr(SageMakerFoley, "generate")
+    config = _props(template["Resources"]["FoleyEndpointConfig"])["AsyncInferenceConfig"]
+    topics = config["OutputConfig"]["NotificationConfig"]
+    done = _props(functions["InferenceDoneFunction"])["Events"]
+    assert {e["Properties"]["Topic"]["Ref"] for e in done.values()} == {
+        topics["SuccessTopic"]["Ref"],
+        topics["ErrorTopic"]["Ref"],
+    }
     actions = {
         action
         for node in _walk(_props(functions["InferenceFunction"])["Policies"])

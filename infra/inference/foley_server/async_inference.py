@@ -1,17 +1,24 @@
 """Local stand-in for SageMaker's async queue: accept now, answer into S3 later.
 
 On AWS, SageMaker itself reads ``InputLocation``, calls the container's
-``/invocations`` and writes the reply to ``S3OutputPath/<id>.out`` (or the
-error to ``S3FailurePath/<id>-error.out``). Doing the same here is what lets
-``invoke_endpoint_async`` work unchanged against this server.
+``/invocations``, writes the reply to ``S3OutputPath/<id>.out`` (or the
+error to ``S3FailurePath/<id>-error.out``) and publishes a notification to the
+endpoint's success or error topic. Doing the same here (topics from
+``ASYNC_SUCCESS_TOPIC_ARN`` / ``ASYNC_ERROR_TOPIC_ARN``, as the endpoint config's
+``NotificationConfig`` names them) is what lets the pipeline run unchanged against
+this server, resumed by the notification instead of polling.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from foley_server.invocation import FoleyService, InvocationResult
 from foley_server.s3_objects import S3Objects, S3Uri
@@ -27,6 +34,49 @@ class AsyncTicket:
     failure: S3Uri
 
 
+class Notifier:
+    """Publishes SageMaker's async notification (its shape: ``inferenceId``,
+    ``invocationStatus``, ``responseParameters.outputLocation``, ``failureReason``)."""
+
+    def __init__(self, success_topic: str, error_topic: str, client: Any | None = None) -> None:
+        self.success_topic = success_topic
+        self.error_topic = error_topic
+        self._client = client
+
+    @classmethod
+    def from_env(cls) -> Notifier:
+        return cls(
+            os.environ.get("ASYNC_SUCCESS_TOPIC_ARN", ""),
+            os.environ.get("ASYNC_ERROR_TOPIC_ARN", ""),
+        )
+
+    def _sns(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("sns")
+        return self._client
+
+    def notify(self, ticket: AsyncTicket, ok: bool, reason: str = "") -> None:
+        topic = self.success_topic if ok else self.error_topic
+        if not topic:
+            return
+        message: dict[str, Any] = {
+            "eventVersion": "1.0",
+            "eventSource": "aws:sagemaker",
+            "eventName": "InferenceResult",
+            "eventTime": datetime.now(UTC).isoformat(),
+            "inferenceId": ticket.inference_id,
+            "invocationStatus": "Completed" if ok else "Failed",
+            "responseParameters": {"outputLocation": str(ticket.output)}
+            if ok
+            else {"failureLocation": str(ticket.failure)},
+        }
+        if not ok:
+            message["failureReason"] = reason
+        self._sns().publish(TopicArn=topic, Message=json.dumps(message))
+
+
 class AsyncInvoker:
     """Queues requests on ``workers`` threads; the model itself still runs one at a time."""
 
@@ -37,7 +87,9 @@ class AsyncInvoker:
         output_prefix: str,
         failure_prefix: str,
         workers: int,
+        notifier: Notifier | None = None,
     ) -> None:
+        self._notifier = notifier or Notifier.from_env()
         self._service = service
         self._s3 = s3
         self._output_prefix = output_prefix.rstrip("/")
@@ -85,6 +137,12 @@ class AsyncInvoker:
             log.exception(
                 "could not write the async result of %s to %s", ticket.inference_id, target
             )
+            return
+        try:
+            reason = "" if result.ok else json.loads(result.json_bytes()).get("error", "")
+            self._notifier.notify(ticket, result.ok, str(reason))
+        except Exception:
+            log.exception("could not publish the notification of %s", ticket.inference_id)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True)

@@ -28,6 +28,7 @@ from foleycache.core.ports import (
     MetricsSink,
     NearIndexStore,
     NullMetrics,
+    PendingRuns,
     WorkflowStarter,
 )
 from foleycache.settings import Settings
@@ -46,6 +47,7 @@ class Services:
     leases: LeaseStore
     inference: Inference
     workflow: WorkflowStarter
+    pending: PendingRuns
     clock: Clock = field(default_factory=SystemClock)
     metrics: MetricsSink = field(default_factory=NullMetrics)
     catalog: Catalog | None = None

@@ -42,11 +42,6 @@ class Settings(BaseModel):
     archive_after_days: int = Field(90, alias="ARCHIVE_AFTER_DAYS", gt=0)
     negative_ttl_s: int = Field(600, alias="NEGATIVE_TTL_SECONDS", ge=0)
     lease_s: int = Field(900, alias="LEASE_SECONDS", gt=0)
-    lease_wait_max_s: int = Field(1800, alias="LEASE_WAIT_MAX_SECONDS", gt=0)
-    # The deployed endpoint has AsyncInferenceConfig, which refuses real-time calls,
-    # so every clip goes async by default; a value > 0 suits a real-time endpoint.
-    async_threshold_s: float = Field(0.0, alias="ASYNC_INFERENCE_THRESHOLD_SECONDS", ge=0)
-    inference_timeout_s: float = Field(840.0, alias="INFERENCE_TIMEOUT_SECONDS", gt=0)
 
     max_video_bytes: int = Field(2 * 1024**3, alias="MAX_VIDEO_BYTES", gt=0)
     max_duration_s: float = Field(600.0, alias="MAX_DURATION_SECONDS", gt=0)

@@ -51,14 +51,31 @@ class DynamoLeaseStore:
             )
         return None
 
-    def delete_if_owner(self, key: str, owner: str) -> bool:
+    def delete_if_owner(self, key: str, owner: str) -> list[str] | None:
         try:
-            self.client.delete_item(
+            resp = self.client.delete_item(
                 TableName=self.table,
                 Key=self._key(key),
                 ConditionExpression="#owner = :owner",  # never delete a successor's lease
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":owner": {"S": owner}},
+                ReturnValues="ALL_OLD",  # the waiters to resume, in the same request
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return None
+            raise
+        return sorted(resp.get("Attributes", {}).get("waiters", {}).get("SS", []))
+
+    def add_waiter(self, key: str, waiter: str, now: float) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(key),
+                UpdateExpression="ADD waiters :w",
+                # only behind a live holder: a released or expired lease has nobody to wait for
+                ConditionExpression="attribute_exists(pk) AND expires_at > :now",
+                ExpressionAttributeValues={":w": {"SS": [waiter]}, ":now": {"N": repr(now)}},
             )
         except ClientError as exc:
             if is_condition_failure(exc):

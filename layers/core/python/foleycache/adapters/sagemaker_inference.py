@@ -1,31 +1,29 @@
-"""The SageMaker endpoint as the :class:`~foleycache.core.ports.Inference` port.
+"""The SageMaker async endpoint as the :class:`~foleycache.core.ports.Inference` port.
 
-Short clips go through real-time ``InvokeEndpoint`` (60 s, ~6 MB payload, so
-the request carries S3 references, never video bytes). Clips longer than the
-threshold go through ``InvokeEndpointAsync`` (1 h, input read from S3): the
-request JSON is written to S3 and the result JSON is read back from the
-output location the endpoint returns.
+Every run goes through ``InvokeEndpointAsync`` (the deployed endpoint has an
+``AsyncInferenceConfig``, which refuses real-time calls): the request JSON, S3
+references only, is written to S3; the result JSON lands at the output location
+the notification names.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import uuid
 from typing import Any
 from urllib.parse import urlparse
 
 from botocore.exceptions import ClientError
 
-from foleycache.core.clock import Clock
 from foleycache.core.errors import (
+    EndpointUnavailable,
     FoleyError,
     InferenceFailed,
     InvalidInput,
     InvalidVideo,
     ModelVersionMismatch,
 )
-from foleycache.core.ports import InferenceRequest, InferenceResult
+from foleycache.core.ports import InferenceNotice, InferenceRequest, InferenceResult
 
 _BY_STATUS: dict[int, type[FoleyError]] = {
     400: InvalidInput,
@@ -58,30 +56,28 @@ def _result(body: dict[str, Any]) -> InferenceResult:
         duration_s=float(body["duration_s"]),
         backend=str(body.get("backend", "")),
         inference_ms=float(body.get("inference_ms", 0.0)),
+        windows=tuple(body.get("windows") or ()),
+        weights_digest=str(body.get("weights_digest", "")),
     )
 
 
 class SageMakerFoley:
-    def __init__(
-        self,
-        runtime: Any,
-        s3: Any,
-        endpoint_name: str,
-        *,
-        async_threshold_s: float,
-        async_input_bucket: str,
-        timeout_s: float,
-        clock: Clock,
-        poll_s: float = 1.0,
-    ) -> None:
+    """Starts runs with ``InvokeEndpointAsync`` and reads them when the endpoint says so.
+
+    No polling and no waiting: the endpoint's success and error topics (SNS) carry the
+    notification that :func:`notice_from` parses. The request names its run
+    (``InferenceId``, derived from the cache key) and carries it in the custom
+    attributes too, so the notification leads back to the waiting task. The client
+    does not retry ``InvokeEndpointAsync`` itself (a retry after a read timeout queued a
+    second GPU run): the state machine retries transient errors, as
+    :class:`EndpointUnavailable` says, and the start is idempotent.
+    """
+
+    def __init__(self, runtime: Any, s3: Any, endpoint_name: str, *, input_bucket: str) -> None:
         self.runtime = runtime
         self.s3 = s3
         self.endpoint_name = endpoint_name
-        self.async_threshold_s = async_threshold_s
-        self.async_input_bucket = async_input_bucket
-        self.timeout_s = timeout_s
-        self.clock = clock
-        self.poll_s = poll_s
+        self.input_bucket = input_bucket
 
     @staticmethod
     def _body(request: InferenceRequest) -> bytes:
@@ -91,59 +87,78 @@ class SageMakerFoley:
                 "prompt": request.prompt,
                 "output_s3_uri": request.output_uri,
                 "model_version": request.model_version,
+                "inference_id": request.inference_id,
             }
         ).encode()
 
-    def generate(self, request: InferenceRequest) -> InferenceResult:
-        if request.duration_s > self.async_threshold_s:
-            return self._generate_async(request)
-        try:
-            resp = self.runtime.invoke_endpoint(
-                EndpointName=self.endpoint_name,
-                ContentType="application/json",
-                Accept="application/json",
-                Body=self._body(request),
-            )
-        except ClientError as exc:
-            raise _error_from(exc) from exc
-        return _result(json.loads(resp["Body"].read()))
-
-    def _generate_async(self, request: InferenceRequest) -> InferenceResult:
-        input_key = f"inference/in/{uuid.uuid4().hex}.json"
+    def start(self, request: InferenceRequest) -> None:
+        input_key = f"inference/in/{request.inference_id}.json"
         self.s3.put_object(
-            Bucket=self.async_input_bucket,
+            Bucket=self.input_bucket,
             Key=input_key,
             Body=self._body(request),
             ContentType="application/json",
         )
         try:
-            resp = self.runtime.invoke_endpoint_async(
+            self.runtime.invoke_endpoint_async(
                 EndpointName=self.endpoint_name,
                 ContentType="application/json",
                 Accept="application/json",
-                InputLocation=f"s3://{self.async_input_bucket}/{input_key}",
+                InputLocation=f"s3://{self.input_bucket}/{input_key}",
+                InferenceId=request.inference_id,
+                CustomAttributes=f"inference_id={request.inference_id}",
             )
         except ClientError as exc:
-            raise _error_from(exc) from exc
-        output = _split(resp["OutputLocation"])
-        failure = _split(resp["FailureLocation"]) if resp.get("FailureLocation") else None
-        deadline = self.clock.now() + self.timeout_s
-        while self.clock.now() < deadline:
-            body = self._read(*output)
-            if body is not None:
-                return _result(json.loads(body))
-            if failure is not None and (err := self._read(*failure)) is not None:
-                raise InferenceFailed(
-                    f"the Foley model failed: {err.decode(errors='replace')[:500]}"
-                )
-            self.clock.sleep(self.poll_s)
-        raise InferenceFailed(f"no async result after {self.timeout_s:.0f} s")
+            raise _start_error(self.endpoint_name, exc) from exc
 
-    def _read(self, bucket: str, key: str) -> bytes | None:
+    def notice_from(self, message: dict[str, Any]) -> InferenceNotice:
+        inference_id = str(message.get("inferenceId") or "")
+        if not inference_id:
+            raise InvalidInput(f"not an async inference notification: {sorted(message)}")
+        response = message.get("responseParameters") or {}
+        succeeded = str(message.get("invocationStatus", "")).lower() == "completed"
+        return InferenceNotice(
+            inference_id=inference_id,
+            succeeded=succeeded,
+            output_location=str(response.get("outputLocation") or ""),
+            failure=str(message.get("failureReason") or response.get("failureLocation") or ""),
+        )
+
+    def read_result(self, notice: InferenceNotice) -> InferenceResult:
+        if not notice.succeeded:
+            raise _failure_from(notice.failure, self._read_failure(notice.failure))
+        bucket, key = _split(notice.output_location)
+        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return _result(json.loads(body))
+
+    def _read_failure(self, location: str) -> bytes:
+        if not location.startswith("s3://"):
+            return location.encode()
+        bucket, key = _split(location)
         try:
             body: bytes = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-                return None
-            raise
+        except ClientError:
+            return location.encode()
         return body
+
+
+def _failure_from(reason: str, body: bytes) -> FoleyError:
+    """The container's error reply (``{"error", "code"}``) as the error it names."""
+    with contextlib.suppress(ValueError, AttributeError):
+        reply = json.loads(body)
+        by_code = {cls.code: cls for cls in (InvalidInput, InvalidVideo, ModelVersionMismatch)}
+        return by_code.get(str(reply.get("code")), InferenceFailed)(
+            f"the Foley model failed: {reply.get('error', reason)}"
+        )
+    return InferenceFailed(f"the Foley model failed: {body.decode(errors='replace')[:500]}")
+
+
+def _start_error(endpoint: str, exc: ClientError) -> FoleyError:
+    """Throttling and 5xx are transient (the state machine retries them); 4xx are not."""
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    message = exc.response.get("Error", {}).get("Message", exc)
+    cause = f"endpoint {endpoint}: {code or status}: {message}"
+    if status >= 500 or status == 429 or code in {"ThrottlingException", "ServiceUnavailable"}:
+        return EndpointUnavailable(cause)
+    return _error_from(exc)

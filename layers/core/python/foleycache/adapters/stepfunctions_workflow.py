@@ -2,6 +2,8 @@
 
 The execution name is the job id, so a duplicate S3 event's start is refused
 by Step Functions itself (``ExecutionAlreadyExists``) and becomes a no-op.
+Resuming a task that no longer waits (timed out, or its execution ended) is not an
+error: the job has moved on, and there is nobody to tell.
 """
 
 from __future__ import annotations
@@ -27,3 +29,28 @@ class StepFunctionsWorkflow:
                 return False
             raise
         return True
+
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        return self._answer(
+            lambda: self.client.send_task_success(taskToken=task_token, output=json.dumps(output))
+        )
+
+    def fail_task(self, task_token: str, error: str, cause: str) -> bool:
+        return self._answer(
+            lambda: self.client.send_task_failure(
+                taskToken=task_token, error=error[:256], cause=cause[:32768]
+            )
+        )
+
+    @staticmethod
+    def _answer(call: Any) -> bool:
+        try:
+            call()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _GONE:
+                return False
+            raise
+        return True
+
+
+_GONE = {"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"}

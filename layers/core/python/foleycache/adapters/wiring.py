@@ -15,6 +15,7 @@ from foleycache.adapters.dynamodb_catalog import DynamoCatalog
 from foleycache.adapters.dynamodb_jobs import DynamoJobStore
 from foleycache.adapters.dynamodb_leases import DynamoLeaseStore
 from foleycache.adapters.dynamodb_near_index import DynamoNearIndex
+from foleycache.adapters.dynamodb_pending_runs import DynamoPendingRuns
 from foleycache.adapters.powertools_metrics import PowertoolsMetrics
 from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
 from foleycache.adapters.redis_near_index import RedisNearIndex
@@ -27,6 +28,11 @@ from foleycache.settings import get_settings
 
 _CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=70
+)
+# InvokeEndpointAsync is retried by the state machine, never by the client: a client
+# retry after a read timeout queues a second GPU run.
+_NO_CLIENT_RETRY = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30
 )
 
 
@@ -46,15 +52,12 @@ def services() -> Services:
         jobs=DynamoJobStore(dynamodb, settings.table_name),
         leases=DynamoLeaseStore(dynamodb, settings.table_name),
         inference=SageMakerFoley(
-            session.client("sagemaker-runtime", config=_CONFIG),
+            session.client("sagemaker-runtime", config=_NO_CLIENT_RETRY),
             s3,
             settings.endpoint_name,
-            async_threshold_s=settings.async_threshold_s,
-            async_input_bucket=settings.cache_bucket,
-            timeout_s=settings.inference_timeout_s,
-            clock=clock,
-            poll_s=0.25,
+            input_bucket=settings.cache_bucket,
         ),
+        pending=DynamoPendingRuns(dynamodb, settings.table_name, clock.now),
         workflow=StepFunctionsWorkflow(
             session.client("stepfunctions", config=_CONFIG), settings.state_machine_arn or ""
         ),

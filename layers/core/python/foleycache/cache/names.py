@@ -136,3 +136,8 @@ def hit_day_item(day: str) -> str:
 
 def index_bucket_item(scope: str, bucket: str) -> str:
     return f"IX#{scope}#{bucket}"
+
+
+def pending_run_item(inference_id: str) -> str:
+    """A started inference run and the task token waiting for it."""
+    return f"RUN#{inference_id}"

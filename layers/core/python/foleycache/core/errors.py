@@ -75,6 +75,13 @@ class InferenceFailed(FoleyError):
     retryable = True
 
 
+class EndpointUnavailable(InferenceFailed):
+    """The endpoint is throttling or failing right now; the same request can succeed later."""
+
+    code = "EndpointUnavailable"
+    retryable = True
+
+
 class ModelVersionMismatch(InferenceFailed):
     """The endpoint serves another model version than the one the cache key names.
 

@@ -12,17 +12,24 @@ and a crashed holder never blocks anyone for longer than its lease):
     (``ReturnValuesOnConditionCheckFailure=ALL_OLD``), so losers learn who
     holds it and until when without a second read.
 
+``wait``
+    A loser adds its task token to the lease's waiters, only if the lease is still
+    there and unexpired (the same conditional write): a lease released between the
+    loser's attempt and its registration makes the registration fail, so nobody
+    waits for a holder that has gone.
+
 ``release``
-    Delete only if we still own it (``owner = :token``). A holder that
-    outlived its lease must not delete its successor's lease.
+    Delete only if we still own it (``owner = :token``), returning the waiters in
+    the same request (``ALL_OLD``): the holder resumes every one of them. A holder
+    that outlived its lease must not delete its successor's lease.
 
 There is no ``extend``: a lease lasts ``LEASE_SECONDS`` (900 s), longer than the
 inference step may run, so no holder needs to renew; a renewal would only let a
 stuck holder keep others waiting.
 
-The losers do not recompute: they wait (a Step Functions ``Wait`` loop) and
-re-check the cache; when the winner stores its result they are served from
-it, and if the winner crashes its lease expires and the next waiter wins.
+The losers do not recompute and do not poll: each waits on its task token until the
+holder, done, resumes it to look the cache up again. If the holder crashes, its lease
+expires and the waiters' own timeout sends them back to contend for it.
 """
 
 from __future__ import annotations
@@ -58,8 +65,14 @@ class LeaseStore(Protocol):
         """
         ...
 
-    def delete_if_owner(self, key: str, owner: str) -> bool:
-        """Delete the lease on ``key`` if ``owner`` holds it."""
+    def delete_if_owner(self, key: str, owner: str) -> list[str] | None:
+        """Delete the lease on ``key`` if ``owner`` holds it; returns the waiters it had
+        (``None`` if ``owner`` does not hold it)."""
+        ...
+
+    def add_waiter(self, key: str, waiter: str, now: float) -> bool:
+        """Register ``waiter`` on the unexpired lease on ``key``; False if there is none
+        (it was released meanwhile, or expired: the waiter should look again)."""
         ...
 
 
@@ -105,11 +118,19 @@ class Lease:
         if holder is not None:
             raise LeaseHeld(self.key, holder.owner, holder.expires_at)
 
-    def release(self) -> None:
-        """Give the lease up; raises :class:`LeaseNotOwned` if it was taken over."""
-        if not self.store.delete_if_owner(self.key, self.token):
+    def release(self) -> list[str]:
+        """Give the lease up; returns the waiters to resume. Raises :class:`LeaseNotOwned`
+        if it was taken over."""
+        waiters = self.store.delete_if_owner(self.key, self.token)
+        if waiters is None:
             raise LeaseNotOwned(f"cannot release a lease on {self.key} that is no longer owned")
         self.expires_at = None
+        return waiters
+
+    def wait(self, waiter: str) -> bool:
+        """Queue ``waiter`` (a task token) behind the current holder; False if the lease
+        is gone meanwhile, so the waiter looks again instead of waiting for nobody."""
+        return self.store.add_waiter(self.key, waiter, self.clock.now())
 
     def __enter__(self) -> Lease:
         """``with lease:`` releases on leaving, whatever happens inside. The lease is held

@@ -100,6 +100,9 @@ class InferenceRequest:
     output_uri: str  # s3://bucket/key where the WAV must be written
     model_version: str
     duration_s: float
+    #: Deterministic per cache key: the endpoint's notification names it, and a retried
+    #: start finds the run it already asked for instead of paying the GPU twice.
+    inference_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,17 +113,73 @@ class InferenceResult:
     duration_s: float
     backend: str
     inference_ms: float
+    #: The window plan (start, end, overlap per window): reuse across cuts builds on it.
+    windows: tuple[dict[str, Any], ...] = ()
+    weights_digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceNotice:
+    """The endpoint's word that an asynchronous run ended (its SNS notification)."""
+
+    inference_id: str
+    succeeded: bool
+    output_location: str = ""  # s3:// of the result JSON, on success
+    failure: str = ""  # why, on failure
 
 
 class Inference(Protocol):
-    """The Foley model endpoint."""
+    """The Foley model endpoint, asynchronous: start a run, be told when it ends."""
 
-    def generate(self, request: InferenceRequest) -> InferenceResult: ...
+    def start(self, request: InferenceRequest) -> None:
+        """Queue one run; returns at once. The end arrives as an :class:`InferenceNotice`."""
+        ...
+
+    def read_result(self, notice: InferenceNotice) -> InferenceResult:
+        """The finished run's result (raises the run's error for a failed one)."""
+        ...
+
+    def notice_from(self, message: dict[str, Any]) -> InferenceNotice:
+        """Parse the endpoint's notification."""
+        ...
 
 
 class WorkflowStarter(Protocol):
     def start(self, name: str, payload: dict[str, Any]) -> bool:
         """Start the pipeline; False if an execution with this name already exists."""
+        ...
+
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        """Resume a task waiting on ``task_token``; False if it no longer waits."""
+        ...
+
+    def fail_task(self, task_token: str, error: str, cause: str) -> bool:
+        """End a waiting task with an error its ``Catch``/``Retry`` can match."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRun:
+    """A started inference run and the task that waits for it."""
+
+    inference_id: str
+    task_token: str
+    state: dict[str, Any]  # the pipeline state the run was started from
+
+
+class PendingRuns(Protocol):
+    """Who waits for which asynchronous run (the endpoint's notification names the run)."""
+
+    def put(self, run: PendingRun) -> bool:
+        """Record a run; False if this inference id is recorded already (a retried start)."""
+        ...
+
+    def replace_token(self, inference_id: str, task_token: str) -> None:
+        """A retried start waits now: the notification must resume the new task."""
+        ...
+
+    def take(self, inference_id: str) -> PendingRun | None:
+        """Read and delete (the notification may arrive twice: once is answered)."""
         ...
 
 

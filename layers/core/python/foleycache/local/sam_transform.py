@@ -202,6 +202,8 @@ def local_intrinsics(
         elif kind == "AWS::SQS::Queue":
             refs[logical_id] = f"http://127.0.0.1/{ACCOUNT}/{name}"
             attrs[f"{logical_id}.Arn"] = f"arn:{arn.format('sqs')}:{name}"
+        elif kind == "AWS::SNS::Topic":
+            refs[logical_id] = f"arn:{arn.format('sns')}:{name}"
         elif kind == "AWS::ElastiCache::ServerlessCache":
             attrs[f"{logical_id}.Endpoint.Address"] = "127.0.0.1"
             attrs[f"{logical_id}.Endpoint.Port"] = str(redis_port)

@@ -131,6 +131,7 @@ def stack_env(
         "AWS_ENDPOINT_URL_IAM": moto,
         "AWS_ENDPOINT_URL_STS": moto,
         "AWS_ENDPOINT_URL_SQS": moto,
+        "AWS_ENDPOINT_URL_SNS": moto,
         "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{inference_port}",
         "MOTO_PORT": str(moto_port),
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
@@ -228,6 +229,7 @@ class LocalStack:
                     **server_env,
                     "PORT": str(inference_port),
                     "ASYNC_OUTPUT_S3_URI": f"s3://{env['CACHE_BUCKET']}/inference/out",
+                    **_notification_topics(template, intrinsics),
                     "FOLEY_BACKEND": os.environ.get("FOLEY_BACKEND", "reference"),
                 },
                 stdout=(log_dir / "inference.log").open("wb"),
@@ -327,6 +329,14 @@ class LocalStack:
             roleArn=roles["PipelineStateMachineRole"] if self.artefacts else local_role,
             type="STANDARD",
         )
+        sns = boto3.client("sns")
+        for topic in resources_of_type(template, "AWS::SNS::Topic"):
+            sns.create_topic(Name=intrinsics.refs[topic].rsplit(":", 1)[-1])
+        for subscription in resources_of_type(template, "AWS::SNS::Subscription").values():
+            props = intrinsics.resolve(subscription["Properties"])
+            sns.subscribe(
+                TopicArn=props["TopicArn"], Protocol=props["Protocol"], Endpoint=props["Endpoint"]
+            )
         if self.artefacts:
             server_env = self._start_artefacts(template, intrinsics, env, roles)
         return functions, server_env
@@ -399,6 +409,18 @@ def _build_config() -> Any:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _notification_topics(template: dict[str, Any], intrinsics: Intrinsics) -> dict[str, str]:
+    """The endpoint's success and error topics, which the local inference server publishes
+    to as SageMaker does (the template's AsyncInferenceConfig NotificationConfig)."""
+    (config,) = resources_of_type(template, "AWS::SageMaker::EndpointConfig").values()
+    output = config["Properties"]["AsyncInferenceConfig"]["OutputConfig"]
+    topics = intrinsics.resolve(output.get("NotificationConfig", {}))
+    return {
+        "ASYNC_SUCCESS_TOPIC_ARN": str(topics.get("SuccessTopic", "")),
+        "ASYNC_ERROR_TOPIC_ARN": str(topics.get("ErrorTopic", "")),
+    }
 
 
 def _runtime_python(module: Any) -> Path:

@@ -1,73 +1,92 @@
-"""Pipeline step 4: run the Foley model once, then fill both cache tiers.
+"""Pipeline step 4: run the Foley model once, asynchronously, then fill both cache tiers.
 
-The model writes its WAV straight to the L2 audio key; this step then writes
-the L2 entry (the commit point) and L1, and only then releases the lease, so
-a waiter that sees the lease gone always finds the result. On failure the
-lease is released too, so a waiter can try instead of waiting out the lease.
+``start_inference`` queues one run on the endpoint and returns; the state machine waits
+on its task token, without polling. When the endpoint's notification arrives,
+``finish_inference`` checks the result, writes the L2 entry (the commit point) and L1,
+releases the lease, and resumes the job and every job queued behind the lease. A failed
+run releases the lease too, and its waiters go back to contend for it.
+
+One GPU run per key, even under retries: the inference id is derived from the cache key,
+and a retried start that finds its run already recorded only moves the waiting task
+token to itself instead of invoking again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from typing import Any
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.hit_tracking import track_hit
 from foleycache.cache.near_match import alternate_of
-from foleycache.core.errors import ModelVersionMismatch
+from foleycache.core.errors import FoleyError, LeaseNotOwned, ModelVersionMismatch
 from foleycache.core.job import CacheOutcome
+from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
-from foleycache.core.ports import InferenceRequest
+from foleycache.core.ports import InferenceRequest, InferenceResult, PendingRun
 from foleycache.pipeline.fingerprint_upload import load_job
-from foleycache.pipeline.stage_timer import stage
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
 
 log = logging.getLogger(__name__)
 
 
-def generate(services: Services, state: PipelineState) -> PipelineState:
+def inference_id(key: CacheKey) -> str:
+    """Deterministic per cache key (the lease makes one run per key at a time)."""
+    return hashlib.sha256(str(key).encode() + f"#fp{key.fingerprint_version}".encode()).hexdigest()[
+        :32
+    ]
+
+
+def start_inference(services: Services, state: PipelineState, task_token: str) -> None:
     settings = services.settings
     key = state.entry_key()
     job = load_job(services, state.job_id)
+    run = PendingRun(inference_id(key), task_token, state.model_dump(mode="json"))
+    services.jobs.update(state.job_id, stage="inference")
+    if not services.pending.put(run):
+        services.pending.replace_token(run.inference_id, task_token)
+        services.metrics.count("InferenceStartRetried")
+        return
+    services.inference.start(
+        InferenceRequest(
+            video_uri=f"s3://{state.bucket}/{state.key}",
+            prompt=job.prompt,
+            output_uri=f"s3://{settings.cache_bucket}/{names.l2_audio(key)}",
+            model_version=key.model_version,
+            duration_s=state.duration_s,
+            inference_id=run.inference_id,
+        )
+    )
+    services.metrics.count("InferenceCall")
+
+
+def finish_inference(services: Services, message: dict[str, Any]) -> str:
+    """Handle one notification of the endpoint; returns what happened, for the log."""
+    notice = services.inference.notice_from(message)
+    run = services.pending.take(notice.inference_id)
+    if run is None:
+        return f"{notice.inference_id}: nobody waits (a repeated notification)"
+    state = PipelineState.model_validate(run.state)
+    key = state.entry_key()
     lease = Lease(
         services.leases,
         names.lease_item(key),
-        duration_s=settings.lease_s,
+        duration_s=services.settings.lease_s,
         clock=services.clock,
         token=state.lease_token,
     )
-    with stage(services.jobs, state.job_id, "inference"), lease:
-        result = services.inference.generate(
-            InferenceRequest(
-                video_uri=f"s3://{state.bucket}/{state.key}",
-                prompt=job.prompt,
-                output_uri=f"s3://{settings.cache_bucket}/{names.l2_audio(key)}",
-                model_version=key.model_version,
-                duration_s=state.duration_s,
-            )
-        )
-        if result.model_version != key.model_version:
-            raise ModelVersionMismatch(
-                f"the endpoint serves {result.model_version!r}, not {key.model_version!r}"
-            )
-        entry = CacheEntry(
-            key=key,
-            audio_key=names.l2_audio(key),
-            duration_s=result.duration_s,
-            sample_rate=result.sample_rate,
-            fingerprint_data=state.fingerprint_data,
-            created_at=services.clock.now(),
-            source_job=state.job_id,
-            backend=result.backend,
-        )
-        services.cache.store(entry)
-        services.metrics.count("InferenceCall")
-        if (near := services.near) is not None:
-            near.add(key, alternate_of(state.fingerprint_data))
-        track_hit(services, key)
+    try:
+        entry = _store(services, state, key, services.inference.read_result(notice))
+    except FoleyError as err:
+        _release(lease, services, state, "lease")
+        services.workflow.fail_task(run.task_token, err.code, str(err))
+        return f"{notice.inference_id}: failed ({err.code})"
+    _release(lease, services, state, "lookup")
     services.jobs.update(state.job_id, cache=CacheOutcome.MISS)
-    return state.model_copy(
+    done = state.model_copy(
         update={
             "cache": CacheOutcome.MISS,
             "audio_key": entry.audio_key,
@@ -75,3 +94,44 @@ def generate(services: Services, state: PipelineState) -> PipelineState:
             "lease_token": "",
         }
     )
+    services.workflow.resume(run.task_token, done.model_dump(mode="json"))
+    return f"{notice.inference_id}: stored {key}"
+
+
+def _store(
+    services: Services, state: PipelineState, key: CacheKey, result: InferenceResult
+) -> CacheEntry:
+    if result.model_version != key.model_version:
+        raise ModelVersionMismatch(
+            f"the endpoint serves {result.model_version!r}, not {key.model_version!r}"
+        )
+    entry = CacheEntry(
+        key=key,
+        audio_key=names.l2_audio(key),
+        duration_s=result.duration_s,
+        sample_rate=result.sample_rate,
+        fingerprint_data=state.fingerprint_data,
+        created_at=services.clock.now(),
+        source_job=state.job_id,
+        backend=result.backend,
+        extra={"windows": list(result.windows), "weights_digest": result.weights_digest},
+    )
+    services.cache.store(entry)
+    if (near := services.near) is not None:
+        near.add(key, alternate_of(state.fingerprint_data))
+    track_hit(services, key)
+    services.jobs.record_timing(state.job_id, "inference", result.inference_ms)
+    return entry
+
+
+def _release(lease: Lease, services: Services, state: PipelineState, then: str) -> None:
+    """Release after the entry is committed, then resume every waiter: to look the cache
+    up (a success) or to contend for the lease again (a failure)."""
+    try:
+        waiters = lease.release()
+    except LeaseNotOwned:
+        log.warning("lease on %s expired before the run ended", lease.key)
+        return
+    for waiter in waiters:
+        services.workflow.resume(waiter, {"next": then})  # merged into the waiter's own state
+    services.metrics.count("LeaseWaitersResumed", len(waiters))

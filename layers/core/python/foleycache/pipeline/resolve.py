@@ -2,12 +2,11 @@
 
 ``lookup`` checks L1 then L2 under the exact key, verifying any hit against
 the stored fingerprint (equal 64-bit codes are a candidate, never proof),
-then the near-duplicate index. ``lease_or_wait`` is the coalescing loop that
-Step Functions drives (``Wait`` state, then this step again): it re-checks the
-cache first, because while we waited the winner may have stored its result;
-only then does it try the lease. Exactly one concurrent request wins and
-runs inference; the others are served the winner's result. If the winner
-dies, its lease expires and the next waiter wins.
+then the near-duplicate index. ``lease_or_wait`` coalesces: it re-checks the
+cache, then exactly one concurrent request wins the lease and runs inference;
+the others queue their task tokens on the lease and are resumed by the winner
+when its run ends, to be served its result. If the winner dies, its lease
+expires and the waiters' timeout sends them back to contend.
 """
 
 from __future__ import annotations
@@ -17,13 +16,12 @@ from dataclasses import replace
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
-from foleycache.core.errors import InferenceFailed
 from foleycache.core.job import CacheOutcome
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
 from foleycache.pipeline.stage_timer import QuietStage
-from foleycache.pipeline.state import PipelineState
+from foleycache.pipeline.state import PipelineState, resumption
 from foleycache.services import Services
 
 log = logging.getLogger(__name__)
@@ -102,24 +100,31 @@ def lookup(services: Services, state: PipelineState) -> PipelineState:
     return timer.stamp(served or state.model_copy(update={"next": "lease"}))
 
 
-def lease_or_wait(services: Services, state: PipelineState) -> PipelineState:
+def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> None:
+    """Re-check the cache, then take the lease or queue behind its holder.
+
+    The state machine waits on ``task_token`` (``.waitForTaskToken``); this step resumes
+    it at once when it knows the answer (a hit: mux; the lease won: infer; the lease gone
+    meanwhile: look again), and otherwise leaves it queued on the lease, where the holder
+    resumes it when its run ends. Nothing polls.
+    """
     timer = QuietStage("lease")
     served = _served(services, state, _fingerprint(state))
     if served is not None:
-        return timer.stamp(served)
+        services.workflow.resume(task_token, resumption(timer.stamp(served)))
+        return
     lease = Lease(
         services.leases,
         names.lease_item(state.entry_key()),
         duration_s=services.settings.lease_s,
         clock=services.clock,
     )
-    holder = lease.try_acquire()
-    if holder is None:
-        return timer.stamp(state.model_copy(update={"next": "infer", "lease_token": lease.token}))
-    if state.waited_s >= services.settings.lease_wait_max_s:
-        raise InferenceFailed(
-            f"gave up after waiting {state.waited_s:.0f} s for another job making this audio"
-        )
+    if lease.try_acquire() is None:
+        won = state.model_copy(update={"next": "infer", "lease_token": lease.token})
+        services.workflow.resume(task_token, resumption(timer.stamp(won)))
+        return
+    if not lease.wait(task_token):  # released between our attempt and now: look again
+        services.workflow.resume(task_token, {"next": "lookup"})
+        return
     services.metrics.count("LeaseWait")
-    waited = state.waited_s + state.wait_s
-    return timer.stamp(state.model_copy(update={"next": "wait", "waited_s": waited}))
+    services.jobs.update(state.job_id, stage="waiting")

@@ -10,16 +10,30 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foleycache.core.job import CacheOutcome
 from foleycache.core.keys import CacheKey
 
-NextStep = Literal["", "lookup", "lease", "wait", "infer", "mux", "done"]
+NextStep = Literal["", "lookup", "lease", "infer", "mux", "done"]
+
+
+#: What a resumed task may set (a waiting task's output lands in ``$.resumed``).
+RESUMABLE = ("next", "lease_token", "cache", "audio_key", "served_fingerprint", "timings_ms")
 
 
 class PipelineState(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_resumed(cls, data: Any) -> Any:
+        """A task resumed by another job (``.waitForTaskToken``) gets only the fields that
+        job knows (``$.resumed``); they are merged into this job's own state here."""
+        if isinstance(data, dict) and isinstance(data.get("resumed"), dict):
+            data = {**data, **data["resumed"]}
+            data.pop("resumed")
+        return data
 
     job_id: str
     bucket: str
@@ -41,8 +55,6 @@ class PipelineState(BaseModel):
     served_fingerprint: str = ""  # fingerprint of the entry that served a hit
     lease_token: str = ""
     next: NextStep = ""
-    waited_s: float = 0.0
-    wait_s: int = Field(default=1, ge=1)
     outputs: dict[str, str] = Field(default_factory=dict)
     timings_ms: dict[str, float] = Field(default_factory=dict)  # of the fast, unannounced stages
 
@@ -60,6 +72,18 @@ class PipelineState(BaseModel):
         return CacheKey(
             self.served_fingerprint, self.prompt_md5, self.model_version, self.fingerprint_version
         )
+
+
+class WaitingTask(BaseModel):
+    """The input of a ``.waitForTaskToken`` task: the state, and the token to resume."""
+
+    state: PipelineState
+    task_token: str = Field(min_length=1)
+
+
+def resumption(state: PipelineState) -> dict[str, Any]:
+    """The part of ``state`` a resumed task hands back (see :data:`RESUMABLE`)."""
+    return state.model_dump(mode="json", include=set(RESUMABLE))
 
 
 class StepFailure(BaseModel):

@@ -1,0 +1,68 @@
+"""DynamoDB as :class:`~foleycache.core.ports.PendingRuns`: which task waits for which run.
+
+One item per run, created conditionally (a retried start finds it and only moves the
+task token), deleted when the notification is handled (``ALL_OLD``: read and delete in
+one request, so a repeated notification finds nothing). Items carry ``ttl`` so a run
+whose notification was lost is reaped.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from foleycache.adapters.dynamodb_items import StorageErrors, is_condition_failure
+from foleycache.cache import names
+from foleycache.core.ports import PendingRun
+
+_SK = "RUN"
+_REAP_AFTER_S = 2 * 86_400
+
+
+class DynamoPendingRuns:
+    def __init__(self, client: Any, table: str, now: Any) -> None:
+        self.client = StorageErrors(client)
+        self.table = table
+        self.now = now
+
+    def _key(self, inference_id: str) -> dict[str, Any]:
+        return {"pk": {"S": names.pending_run_item(inference_id)}, "sk": {"S": _SK}}
+
+    def put(self, run: PendingRun) -> bool:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    **self._key(run.inference_id),
+                    "task_token": {"S": run.task_token},
+                    "state": {"S": json.dumps(run.state)},
+                    "ttl": {"N": str(int(self.now()) + _REAP_AFTER_S)},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def replace_token(self, inference_id: str, task_token: str) -> None:
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._key(inference_id),
+            UpdateExpression="SET task_token = :t",
+            ExpressionAttributeValues={":t": {"S": task_token}},
+        )
+
+    def take(self, inference_id: str) -> PendingRun | None:
+        resp = self.client.delete_item(
+            TableName=self.table, Key=self._key(inference_id), ReturnValues="ALL_OLD"
+        )
+        item = resp.get("Attributes")
+        if not item:
+            return None
+        return PendingRun(
+            inference_id, str(item["task_token"]["S"]), json.loads(item["state"]["S"])
+        )
