@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from foleycache.core.errors import MediaError, ToolMissing
-from foleycache.media.mux import MuxResult, mux_foley, plan_video, segment_tolerance_s
+from foleycache.media.mux import MuxResult, mux_foley
 from foleycache.media.package import PackageResult, package_abr
+from foleycache.media.preflight import plan_delivery, segment_tolerance_s
 from foleycache.media.probe import MediaInfo, probe
 
 SEG = 2.0
@@ -91,7 +92,7 @@ def copied(deliverable: tuple[Path, MediaInfo], work: Path) -> MuxResult:
 
 @pytest.fixture(scope="module")
 def packaged(encoded: MuxResult, work: Path) -> PackageResult:
-    return package_abr(encoded.path, work / "abr", segment_s=SEG)
+    return package_abr(encoded.path, work / "abr", rungs=encoded.rungs, segment_s=SEG)
 
 
 def test_non_deliverable_gop_is_encoded_with_keyframes_every_segment(
@@ -99,10 +100,10 @@ def test_non_deliverable_gop_is_encoded_with_keyframes_every_segment(
 ) -> None:
     _, source = chaplin_cut
     assert not encoded.copied_video
-    assert any("apart" in r for r in encoded.reasons)
+    assert any("keyframe gap" in r for r in encoded.reasons)
     out = probe(encoded.path)
     assert out.keyframe_times == pytest.approx((0.0, 2.0, 4.0), abs=source.frame_s)
-    assert plan_video(out, SEG).copy_video
+    assert plan_delivery(out, segment_s=SEG).copy_video
 
 
 def test_muxed_output_has_only_the_foley_as_aac_48k_stereo(encoded: MuxResult) -> None:
@@ -177,7 +178,7 @@ def test_package_writes_manifests_that_ffprobe_opens(packaged: PackageResult) ->
         ).stdout  # fmt: skip
         report = json.loads(out)
         assert report["format"]["format_name"] == fmt
-        assert sorted(s["codec_name"] for s in report["streams"]) == ["aac", "h264"]
+        assert sorted(s["codec_name"] for s in report["streams"]) == ["aac", "h264", "h264"]
 
 
 def test_package_keeps_everything_relative_under_out_dir(
@@ -202,7 +203,7 @@ def test_packaged_segments_last_at_most_one_segment(
 ) -> None:
     _, source = chaplin_cut
     media = sorted(p for p in packaged.files if p.name.startswith("media_"))
-    assert len(media) == 2
+    assert [p.name for p in media] == ["media_a0.m3u8", "media_v0.m3u8", "media_v1.m3u8"]
     for playlist in media:
         text = playlist.read_text()
         assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and "#EXT-X-ENDLIST" in text
@@ -214,3 +215,41 @@ def test_packaged_segments_last_at_most_one_segment(
 
 def test_packaging_repackages_without_encoding(packaged: PackageResult, encoded: MuxResult) -> None:
     assert video_md5(packaged.hls_manifest) == video_md5(encoded.path)
+
+
+def test_packaging_runs_no_child_process(encoded: MuxResult, work: Path) -> None:
+    """The repackager slices the MP4 in Python: no ffmpeg (whose start-up alone is ~0.05 CPU s)."""
+    result = package_abr(
+        encoded.path, work / "abr-noffmpeg", rungs=encoded.rungs, ffmpeg="/nonexistent/ffmpeg"
+    )
+    assert result.dash_manifest.is_file() and result.hls_manifest.is_file()
+    assert result.cpu_s < 0.5
+
+
+def test_package_refuses_a_rung_whose_keyframes_miss_the_top_cuts(
+    encoded: MuxResult, work: Path
+) -> None:
+    rung = work / "misaligned.mp4"
+    ffmpeg(
+        "-i", str(encoded.path), "-map", "0:v:0", "-vf", "scale=320:180",
+        "-c:v", "libx264", "-preset", "ultrafast", "-fps_mode", "passthrough",
+        "-force_key_frames", "expr:gte(t,n_forced*1.5)", "-sc_threshold", "0", "-g", "1000",
+        str(rung),
+    )  # fmt: skip
+    with pytest.raises(MediaError, match=r"no keyframe at 2\.000 s"):
+        package_abr(encoded.path, work / "abr-bad", rungs=[rung], segment_s=SEG)
+
+
+def test_mpd_timeline_run_length_codes_equal_segments(packaged: PackageResult) -> None:
+    text = packaged.dash_manifest.read_text()
+    assert '<S t="0" d="' in text and 'r="1"' in text
+    assert "duration=" not in text.split("<Period", 1)[1]
+
+
+def test_mux_result_record_for_the_job(encoded: MuxResult) -> None:
+    record = encoded.record()
+    assert record["video"] == "encode"
+    assert str(record["reason"]).startswith("keyframe gap")
+    assert record["rungs"] == ["enc-320x180.mp4"]
+    assert record["audio_tracks"] == ["Foley"]
+    assert record["frames"] == encoded.frames_in

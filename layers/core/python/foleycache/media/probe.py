@@ -58,6 +58,15 @@ class MediaInfo:
     size_bytes: int
     #: Presentation times of the video keyframes (sync samples), ascending.
     keyframe_times: tuple[float, ...]
+    #: Video packets in the file: one per frame for every codec the service takes.
+    frame_count: int = 0
+    #: A keyframe is followed (in decode order) by frames shown before it, which
+    #: reference the previous GOP: segments cut there do not decode on their own.
+    open_gop: bool = False
+    #: ffprobe's color_range: "tv" (limited), "pc" (full) or "unknown".
+    color_range: str = "unknown"
+    #: The container's start time: ffmpeg subtracts it from every output timestamp.
+    start_time_s: float = 0.0
 
     @property
     def interlaced(self) -> bool:
@@ -66,6 +75,16 @@ class MediaInfo:
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def full_range(self) -> bool:
+        """Full-range luma (0-255): yuvj* formats or an explicit pc range flag."""
+        return self.pix_fmt.startswith("yuvj") or self.color_range == "pc"
+
+    @property
+    def measured_fps(self) -> float:
+        """Frames per second counted from the packets (what decoding actually costs)."""
+        return self.frame_count / self.duration_s if self.frame_count else self.fps
 
     @property
     def frame_s(self) -> float:
@@ -106,12 +125,17 @@ def probe(path: Path, *, ffprobe: str = "ffprobe") -> MediaInfo:
         raise InvalidVideo(f"{path.name} has a video stream without a frame size")
 
     _require_first_frame(ffprobe, path)
-    keyframes, covered_s = _keyframes(ffprobe, path)
+    index = _packet_index(ffprobe, path)
+    keyframes, covered_s = index.keyframes, index.end_s
     if covered_s < duration - TRUNCATION_SLACK_S:
         raise InvalidVideo(
             f"{path.name} is truncated: its header promises {duration:.2f} s of video "
             f"but the data stops at {covered_s:.2f} s (was the upload cut off?)"
         )
+    # A stream copy cut mid-GOP keeps frames shown after the header's duration
+    # (its sample durations add up to less than the frames it presents); the
+    # mux keeps every frame, so the Foley must cover them too.
+    duration = max(duration, index.end_s - index.start_s)
 
     return MediaInfo(
         duration_s=duration,
@@ -130,6 +154,10 @@ def probe(path: Path, *, ffprobe: str = "ffprobe") -> MediaInfo:
         bit_rate=int(fmt["bit_rate"]) if str(fmt.get("bit_rate", "")).isdigit() else None,
         size_bytes=size,
         keyframe_times=keyframes,
+        frame_count=index.count,
+        open_gop=index.open_gop,
+        color_range=str(video.get("color_range", "unknown")),
+        start_time_s=_float(fmt.get("start_time")) or 0.0,
     )
 
 
@@ -156,8 +184,23 @@ def _require_first_frame(ffprobe: str, path: Path) -> None:
         raise InvalidVideo(f"{path.name} is damaged: its first video frame cannot be decoded")
 
 
-def _keyframes(ffprobe: str, path: Path) -> tuple[tuple[float, ...], float]:
-    """Keyframe times and how far the video packets actually reach, from the packet index."""
+@dataclass(frozen=True)
+class _PacketIndex:
+    keyframes: tuple[float, ...]
+    start_s: float
+    end_s: float
+    count: int
+    open_gop: bool
+
+
+def _packet_index(ffprobe: str, path: Path) -> _PacketIndex:
+    """Keyframe times, how far the video packets reach, their count and GOP openness.
+
+    One pass over the demuxer's packet index (decode order), decoding nothing.
+    A GOP is open when a packet after a keyframe, before the next one, is shown
+    before that keyframe (a leading B-frame referencing the previous GOP), or
+    when the stream does not start with a keyframe.
+    """
     report = _ffprobe_json(
         ffprobe,
         "-select_streams", "v:0",
@@ -166,17 +209,20 @@ def _keyframes(ffprobe: str, path: Path) -> tuple[tuple[float, ...], float]:
         path=path,
     )  # fmt: skip
     keyframes: list[float] = []
-    end = 0.0
+    start, end, count, open_gop = float("inf"), 0.0, 0, False
     for packet in report.get("packets", []):
+        count += 1
         pts = _float(packet.get("pts_time"))
         if pts is None:
             continue
-        end = max(end, pts + (_float(packet.get("duration_time")) or 0.0))
+        start, end = min(start, pts), max(end, pts + (_float(packet.get("duration_time")) or 0.0))
         if "K" in str(packet.get("flags", "")):
             keyframes.append(pts)
+        elif not keyframes or pts < keyframes[-1]:
+            open_gop = True  # shown before its keyframe, or before any keyframe at all
     if not keyframes:
         raise InvalidVideo(f"{path.name} is damaged: its video has no keyframe")
-    return tuple(sorted(keyframes)), end
+    return _PacketIndex(tuple(sorted(keyframes)), start, end, count, open_gop)
 
 
 def _is_cover(stream: dict[str, Any]) -> bool:
