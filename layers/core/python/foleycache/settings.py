@@ -46,6 +46,13 @@ class Settings(BaseModel):
     max_video_bytes: int = Field(2 * 1024**3, alias="MAX_VIDEO_BYTES", gt=0)
     max_duration_s: float = Field(600.0, alias="MAX_DURATION_SECONDS", gt=0)
     max_pixels: int = Field(3840 * 2160, alias="MAX_PIXELS", gt=0)
+    max_fps: float = Field(120.0, alias="MAX_FPS", gt=0)
+    max_frames: int = Field(36_000, alias="MAX_FRAMES", gt=0)
+    # What the one encode may cost (width x height x frames): ~10 min of 1080p60 fits
+    # the mux Lambda's 900 s.
+    max_encoded_pixels: int = Field(1920 * 1080 * 36_000, alias="MAX_ENCODED_PIXELS", gt=0)
+    #: A lower ABR rung for copied (deliverable) video costs an encode; off by default.
+    ladder_on_copy: bool = Field(False, alias="LADDER_ON_COPY")
     max_prompt_chars: int = Field(1000, alias="MAX_PROMPT_CHARS", gt=0)
     default_prompt: str = Field("", alias="DEFAULT_PROMPT")
 

@@ -47,10 +47,19 @@ def _sha_hex(sha256_b64: str) -> str:
 
 
 def exact_scope(
-    model_version: str, fingerprint_version: int, sha256_b64: str, prompt_digest: str
+    model_version: str,
+    fingerprint_version: int,
+    sha256_b64: str,
+    prompt_digest: str,
+    audio_mode: str = "replace",
 ) -> str:
-    """The same bytes (S3's SHA-256) and prompt, under one namespace."""
-    return f"{namespace(model_version, fingerprint_version)}:{_sha_hex(sha256_b64)}:{prompt_digest}"
+    """The same bytes (S3's SHA-256), prompt and deliverable (audio mode), under one
+    namespace. (``replace``, the default, adds nothing: records made before modes existed
+    stay valid.)"""
+    scope = (
+        f"{namespace(model_version, fingerprint_version)}:{_sha_hex(sha256_b64)}:{prompt_digest}"
+    )
+    return scope if audio_mode == "replace" else f"{scope}:{audio_mode}"
 
 
 # --- Redis (L1) -------------------------------------------------------------------------

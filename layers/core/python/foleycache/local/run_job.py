@@ -15,6 +15,7 @@ from typing import Any
 from foleycache.cache import names
 from foleycache.core.errors import FoleyError
 from foleycache.core.job import JobRecord, JobStatus
+from foleycache.media.preflight import validate_audio_mode
 from foleycache.pipeline.ingest import submit_job
 from foleycache.services import Services
 
@@ -84,11 +85,15 @@ def run_video(
     *,
     timeout_s: float = 900.0,
     progress: Progress | None = None,
+    audio_mode: str = "replace",
 ) -> dict[str, Any]:
     progress = progress or Progress(False)
     started = time.perf_counter()
     try:
+        validate_audio_mode(audio_mode)
         job = submit_job(services, prompt, video.name)
+        if audio_mode != "replace":
+            services.jobs.update(job.job_id, details={**job.details, "audio_mode": audio_mode})
     except FoleyError as exc:
         return {"job_id": None, "status": "failed", "error": str(exc), "error_code": exc.code}
     with video.open("rb") as body:

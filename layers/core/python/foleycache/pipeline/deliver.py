@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from foleycache.cache import names
 from foleycache.media.mux import mux_foley
 from foleycache.media.package import package_abr
+from foleycache.media.preflight import Preflight
 from foleycache.media.probe import probe
 from foleycache.pipeline.stage_timer import stage
 from foleycache.pipeline.state import PipelineState
@@ -41,21 +42,21 @@ def mux(services: Services, state: PipelineState) -> PipelineState:
             work / "video.mp4",
             probe(video, ffprobe=settings.ffprobe),
             segment_s=settings.segment_s,
+            # The plan the fingerprint step made before inference; an exact repeat whose
+            # earlier outputs expired has none, and mux decides the same way itself.
+            plan=Preflight.from_dict(state.media_plan) if state.media_plan else None,
+            audio_mode=state.audio_mode,
             ffmpeg=settings.ffmpeg,
             ffprobe=settings.ffprobe,
         )
         services.uploads.upload(audio, prefix + "foley.wav", "audio/wav")
         services.uploads.upload(result.path, prefix + "video.mp4", "video/mp4")
-    services.jobs.update(
-        state.job_id,
-        media={
-            "video_copied": result.copied_video,
-            "mux_reasons": list(result.reasons),
-            "mux_cpu_s": round(result.cpu_s, 3),
-        },
-    )
+        rungs = [f"{prefix}rungs/{rung.name}" for rung in result.rungs]
+        for rung, key in zip(result.rungs, rungs, strict=True):
+            services.uploads.upload(rung, key, "video/mp4")
+    services.jobs.update(state.job_id, media=result.record())
     outputs = {"audio": prefix + "foley.wav", "video": prefix + "video.mp4"}
-    return state.model_copy(update={"outputs": outputs})
+    return state.model_copy(update={"outputs": outputs, "rungs": rungs})
 
 
 _CONTENT_TYPES = {
@@ -76,8 +77,12 @@ def package(services: Services, state: PipelineState) -> PipelineState:
         work = Path(tmp)
         mp4 = work / "video.mp4"
         services.uploads.download(state.outputs["video"], mp4)
+        rungs = []
+        for i, key in enumerate(state.rungs):
+            rungs.append(work / f"rung{i}.mp4")
+            services.uploads.download(key, rungs[-1])
         out_dir = work / "abr"
-        result = package_abr(mp4, out_dir, segment_s=settings.segment_s, ffmpeg=settings.ffmpeg)
+        result = package_abr(mp4, out_dir, rungs=rungs, segment_s=settings.segment_s)
         for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
             rel = path.relative_to(out_dir).as_posix()
             content_type = _CONTENT_TYPES.get(path.suffix, "application/octet-stream")

@@ -18,11 +18,13 @@ from foleycache.core.job import CacheOutcome, JobRecord
 from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
 from foleycache.core.ports import ObjectInfo
 from foleycache.fingerprint import FINGERPRINT_VERSION
-from foleycache.media.limits import check_limits
+from foleycache.media.limits import MediaLimits
+from foleycache.media.preflight import Preflight, preflight, validate_audio_mode
 from foleycache.media.probe import probe
 from foleycache.pipeline.stage_timer import stage
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
+from foleycache.settings import Settings
 
 
 def load_job(services: Services, job_id: str) -> JobRecord:
@@ -41,6 +43,7 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
     job = load_job(services, state.job_id)
     with stage(services.jobs, state.job_id, "fingerprint"):
         prompt = validate_prompt(job.prompt, settings.max_prompt_chars)
+        audio_mode = validate_audio_mode(job.details.get("audio_mode", "replace"))
         info = services.uploads.head(state.key)
         sha, mismatch = _upload_sha256(job, info)
         # Recorded before any check can fail: the failure memory keys on it.
@@ -61,7 +64,7 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             failure = remembered_failure(services, sha, prompt_md5(prompt))
             if failure is not None:
                 raise failure
-            exact = _exact_repeat(services, state, prompt, sha)
+            exact = _exact_repeat(services, state, prompt, sha, audio_mode)
             if exact is not None:
                 return exact
         suffix = PurePosixPath(state.key).suffix[:10]
@@ -69,12 +72,15 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             path = Path(tmp) / f"source{suffix}"
             services.uploads.download(state.key, path)
             media = probe(path, ffprobe=settings.ffprobe)
-            check_limits(
+            # Every mux and packaging precondition, decided before the GPU is paid for.
+            plan = preflight(
                 media,
-                max_bytes=settings.max_video_bytes,
-                max_duration_s=settings.max_duration_s,
-                max_pixels=settings.max_pixels,
+                segment_s=settings.segment_s,
+                audio_mode=audio_mode,
+                limits=limits_of(settings),
+                ladder_on_copy=settings.ladder_on_copy,
             )
+            services.jobs.update(state.job_id, media=plan_record(plan))
             fp = fingerprint_video(path)
         key = CacheKey.for_request(fp.hex, prompt, settings.model_version, fp.version)
         services.jobs.update(
@@ -99,6 +105,8 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             "duration_s": media.duration_s,
             "fingerprint_data": fp.to_dict(),
             "sha256": sha,
+            "audio_mode": audio_mode,
+            "media_plan": plan.to_dict(),
             "next": "lookup",
         }
     )
@@ -137,14 +145,14 @@ def _reuse_outputs(services: Services, job_id: str, outputs: dict[str, str]) -> 
 
 
 def _exact_repeat(
-    services: Services, state: PipelineState, prompt: str, sha: str
+    services: Services, state: PipelineState, prompt: str, sha: str, audio_mode: str
 ) -> PipelineState | None:
-    """Answer a repeat of the same bytes and prompt without downloading or decoding it."""
+    """Answer a repeat of the same bytes, prompt and audio mode without downloading or
+    decoding it."""
     settings = services.settings
     digest = prompt_md5(prompt)
-    record = find_exact(
-        services, exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, digest)
-    )
+    scope = exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, digest, audio_mode)
+    record = find_exact(services, scope)
     if record is None:
         return None
     key = CacheKey(record.fingerprint, digest, settings.model_version, FINGERPRINT_VERSION)
@@ -175,6 +183,7 @@ def _exact_repeat(
             "cache_key": str(key),
             "duration_s": entry.duration_s,
             "sha256": sha,
+            "audio_mode": audio_mode,
             "cache": CacheOutcome.EXACT,
             "audio_key": entry.audio_key,
             "served_fingerprint": key.fingerprint,
@@ -182,3 +191,24 @@ def _exact_repeat(
             "next": "done" if outputs else "mux",
         }
     )
+
+
+def limits_of(settings: Settings) -> MediaLimits:
+    return MediaLimits(
+        max_bytes=settings.max_video_bytes,
+        max_duration_s=settings.max_duration_s,
+        max_pixels=settings.max_pixels,
+        max_fps=settings.max_fps,
+        max_frames=settings.max_frames,
+        max_encoded_pixels=settings.max_encoded_pixels,
+    )
+
+
+def plan_record(plan: Preflight) -> dict[str, object]:
+    """What the job record shows of the decision: ``video: copy|encode`` and why."""
+    body = plan.to_dict()
+    return {
+        k: body[k]
+        for k in ("video", "reason", "fixes", "rungs", "audio_tracks", "notes")
+        if k in body
+    }

@@ -49,6 +49,13 @@ class PipelineState(BaseModel):
     # limit; it travels with the state so a cache hit is verified without another read.
     fingerprint_data: dict[str, Any] = Field(default_factory=dict)
     sha256: str = ""  # the upload's S3 SHA-256 checksum (base64), when it carried one
+    #: What the deliverable does with the source audio (replace | mix | add): part of the
+    #: deliverable's identity, not of the sound's (the cache key does not carry it).
+    audio_mode: str = "replace"
+    #: media.preflight's plan, decided before inference (copy or encode, and why).
+    media_plan: dict[str, Any] = Field(default_factory=dict)
+    #: Uploads-bucket keys of the lower ABR rungs the one encode wrote, largest first.
+    rungs: list[str] = Field(default_factory=list)
 
     cache: CacheOutcome | None = None  # once the audio is known
     audio_key: str = ""  # cache-bucket key of the Foley WAV
