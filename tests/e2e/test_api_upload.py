@@ -47,7 +47,12 @@ def api(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int
         "path": path,
         "resource": path,
         "headers": {"Content-Type": "application/json"},
-        "requestContext": {"requestId": "e2e", "stage": "local", "httpMethod": method},
+        "requestContext": {
+            "requestId": "e2e",
+            "stage": "local",
+            "httpMethod": method,
+            "identity": {"userArn": "arn:aws:iam::123456789012:user/e2e"},  # the IAM caller
+        },
         "queryStringParameters": None,
         "pathParameters": None,
         "body": None if body is None else json.dumps(body),

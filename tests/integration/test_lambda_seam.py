@@ -17,15 +17,26 @@ from foleycache.local.stack import StackInfo
 pytestmark = pytest.mark.integration
 
 SHA256_HEX = "a" * 64  # any well-formed digest will do: nothing is uploaded here
+#: The caller, as API Gateway's IAM authorizer puts it in the request context.
+CALLER = "arn:aws:iam::123456789012:user/seam-test"
 
 
-def rest_event(method: str, path: str, body: str | None = None) -> dict[str, object]:
+def rest_event(
+    method: str, path: str, body: str | None = None, caller: str | None = CALLER
+) -> dict[str, object]:
+    identity = {"userArn": caller} if caller else {}
     return {
         "httpMethod": method,
         "path": path,
         "resource": path,
         "headers": {"Content-Type": "application/json"},
-        "requestContext": {"requestId": "r1", "stage": "local", "httpMethod": method, "path": path},
+        "requestContext": {
+            "requestId": "r1",
+            "stage": "local",
+            "httpMethod": method,
+            "path": path,
+            "identity": identity,
+        },
         "queryStringParameters": None,
         "pathParameters": None,
         "body": body,
@@ -42,6 +53,21 @@ def test_lambda_invoke_runs_the_real_api_handler(local_stack: StackInfo) -> None
     body = json.loads(resp["Payload"].read())
     assert body["statusCode"] == 404
     assert "does not exist" in json.loads(body["body"])["error"]
+
+
+def test_the_v1_api_through_lambda_requires_an_identity(local_stack: StackInfo) -> None:
+    lam = boto3.client("lambda")
+    name = local_stack.functions["ApiFunction"]
+    for caller, status, code in ((None, 403, "MissingIdentity"), (CALLER, 404, "JobNotFound")):
+        event = rest_event("GET", "/v1/jobs/job-doesnotexist00", caller=caller)
+        answer = json.loads(
+            lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())["Payload"].read()
+        )
+        assert answer["statusCode"] == status
+        assert json.loads(answer["body"]) == {
+            "error": json.loads(answer["body"])["error"],
+            "code": code,
+        }
 
 
 def test_a_handler_exception_is_a_lambda_function_error(local_stack: StackInfo) -> None:
@@ -83,6 +109,17 @@ def test_api_submit_returns_an_upload_link_and_a_pollable_job(local_stack: Stack
     )
     assert polled["statusCode"] == 200
     assert json.loads(polled["body"])["status"] == "pending"
+    other = json.loads(  # the job is its submitter's: another caller is told it does not exist
+        lam.invoke(
+            FunctionName=local_stack.functions["ApiFunction"],
+            Payload=json.dumps(
+                rest_event(
+                    "GET", f"/jobs/{job['job_id']}", caller="arn:aws:iam::123456789012:user/other"
+                )
+            ).encode(),
+        )["Payload"].read()
+    )
+    assert other["statusCode"] == 404
 
 
 def post_job(stack: StackInfo, body: dict[str, Any]) -> dict[str, Any]:
@@ -107,9 +144,9 @@ def test_api_requires_a_well_formed_sha256(local_stack: StackInfo) -> None:
     resp = post_job(local_stack, {"prompt": "rain", "sha256": "abc"})
     assert resp["statusCode"] == 400
     assert "SHA-256" in json.loads(resp["body"])["error"]
-    assert (
-        post_job(local_stack, {"prompt": "rain"})["statusCode"] == 422
-    )  # missing: the body model says so
+    missing = post_job(local_stack, {"prompt": "rain"})  # the body model says so
+    assert missing["statusCode"] == 422
+    assert json.loads(missing["body"])["code"] == "ValidationError"  # in the API's own format
 
 
 def test_duplicate_s3_events_start_one_execution(local_stack: StackInfo) -> None:
@@ -117,11 +154,10 @@ def test_duplicate_s3_events_start_one_execution(local_stack: StackInfo) -> None
     lam = boto3.client("lambda")
     sfn = boto3.client("stepfunctions")
     key = "uploads/dup test/clip%2B1.mp4"
-    s3.put_object(
-        Bucket=local_stack.env["UPLOADS_BUCKET"],
-        Key="uploads/dup test/clip+1.mp4",
-        Body=b"not a video",
-    )
+    for name, body in (("clip+1.mp4.prompt.txt", b"rain on a tin roof"), ("clip+1.mp4", b"x")):
+        s3.put_object(  # the prompt's sidecar first, then the video (a plain drop)
+            Bucket=local_stack.env["UPLOADS_BUCKET"], Key=f"uploads/dup test/{name}", Body=body
+        )
     event = {
         "Records": [
             {

@@ -32,6 +32,7 @@ def test_submitted_job_starts_when_its_upload_arrives(services: Services) -> Non
 def test_duplicate_s3_events_start_one_execution(services: Services) -> None:
     key = "uploads/team a/clip (1).mp4"
     services.uploads.put_bytes(key, b"video")
+    services.uploads.metadata[key] = {"prompt": "rain"}  # type: ignore[attr-defined]
     first = ingest_upload(services, "foleycache-uploads", key, "00AB")
     again = ingest_upload(services, "foleycache-uploads", key, "00AB")
     assert first.started and not again.started
@@ -42,6 +43,7 @@ def test_duplicate_s3_events_start_one_execution(services: Services) -> None:
 def test_a_new_put_to_the_same_key_is_a_new_job(services: Services) -> None:
     key = "uploads/clip.mp4"
     services.uploads.put_bytes(key, b"video")
+    services.uploads.metadata[key] = {"prompt": "rain"}  # type: ignore[attr-defined]
     a = ingest_upload(services, "foleycache-uploads", key, "0001")
     b = ingest_upload(services, "foleycache-uploads", key, "0002")
     assert a.job_id != b.job_id and a.started and b.started

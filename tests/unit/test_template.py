@@ -268,8 +268,21 @@ def test_table_is_one_pay_per_request_table_keyed_pk_sk_with_ttl(
         "AttributeDefinitions": [
             {"AttributeName": "pk", "AttributeType": "S"},
             {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "owner_pk", "AttributeType": "S"},
+            {"AttributeName": "owner_sk", "AttributeType": "S"},
         ],
         "BillingMode": "PAY_PER_REQUEST",
+        # sparse: only API jobs carry its keys (GET /v1/jobs lists one caller's jobs)
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "ByOwner",
+                "KeySchema": [
+                    {"AttributeName": "owner_pk", "KeyType": "HASH"},
+                    {"AttributeName": "owner_sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
     }
     assert table_ttl_attribute(template) == "ttl"
     props = _props(resources["FoleyTable"])
@@ -556,6 +569,13 @@ def test_the_api_requires_sigv4_and_is_throttled(
         if event["Type"] == "Api" and event["Properties"]["RestApiId"] == {"Ref": "FoleyApi"}
     }
     assert routes == {
+        ("POST", "/v1/uploads"),
+        ("POST", "/v1/jobs"),
+        ("GET", "/v1/jobs"),
+        ("GET", "/v1/jobs/{job_id}"),
+        ("GET", "/v1/jobs/{job_id}/outputs"),
+        ("GET", "/v1/openapi.json"),
+        # the first, unversioned API (deprecated)
         ("POST", "/jobs"),
         ("GET", "/jobs/{job_id}"),
         ("GET", "/jobs/{job_id}/results"),

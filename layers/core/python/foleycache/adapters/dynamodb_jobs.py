@@ -1,7 +1,17 @@
-"""DynamoDB as the :class:`~foleycache.core.ports.JobStore` (one item per job)."""
+"""DynamoDB as the :class:`~foleycache.core.ports.JobStore` (one item per job).
+
+A job submitted through the API has an owner (the caller's IAM principal). Its item
+then also carries ``owner_pk`` (the owner) and ``owner_sk`` (creation time, then the
+job id), the keys of the table's sparse ``ByOwner`` index (``template.yaml``), which
+lists one caller's jobs newest first. Items without an owner (plain S3 drops, leases,
+cache bookkeeping) are not in the index at all.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -15,11 +25,56 @@ from foleycache.adapters.dynamodb_items import (
     serialize_item,
 )
 from foleycache.cache import names
-from foleycache.core.job import JobRecord, JobStatus
+from foleycache.core.job import JobRecord, JobStatus, is_job_id
 
 _SK = "JOB"
 _FIELDS = {f.name for f in fields(JobRecord)}
 _JOB_TTL_S = 90 * 86_400
+#: The sparse index of API jobs by owner (template.yaml, FoleyTable).
+OWNER_INDEX = "ByOwner"
+_OWNER_PK = "owner_pk"
+_OWNER_SK = "owner_sk"
+_CURSOR_KEYS = ("pk", "sk", _OWNER_PK, _OWNER_SK)
+#: Pages read for one listing call when a status filter leaves them thin.
+_MAX_PAGES = 8
+
+
+def owner_sort_key(created_at: float, job_id: str) -> str:
+    """Creation time, fixed width so that text order is time order, then the id."""
+    return f"{created_at:020.6f}#{job_id}"
+
+
+class InvalidCursor(ValueError):
+    """A listing cursor that this store did not hand out (or not to this owner)."""
+
+
+def _encode_cursor(key: dict[str, Any]) -> str:
+    plain = {name: key[name]["S"] for name in _CURSOR_KEYS}
+    text = json.dumps(plain, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, owner: str) -> dict[str, Any]:
+    """The ExclusiveStartKey a cursor stands for; checked so that nothing malformed, and
+    nothing of another owner's, reaches DynamoDB."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        plain = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCursor("the cursor is not one this API returned") from exc
+    if not isinstance(plain, dict) or sorted(plain) != sorted(_CURSOR_KEYS):
+        raise InvalidCursor("the cursor is not one this API returned")
+    if not all(isinstance(v, str) and 0 < len(v) <= 1024 for v in plain.values()):
+        raise InvalidCursor("the cursor is not one this API returned")
+    job_id = plain[_OWNER_SK].rpartition("#")[2]
+    if (
+        plain[_OWNER_PK] != owner
+        or plain["sk"] != _SK
+        or plain["pk"] != names.job_item(job_id)
+        or not is_job_id(job_id)
+    ):
+        raise InvalidCursor("the cursor belongs to another listing")
+    return {name: {"S": plain[name]} for name in _CURSOR_KEYS}
 
 
 class DynamoJobStore:
@@ -35,6 +90,9 @@ class DynamoJobStore:
         body = asdict(job)
         body["status"] = job.status.value
         body["ttl"] = int(job.created_at) + _JOB_TTL_S
+        if job.owner:  # an index key may not be empty: ownerless jobs stay out of the index
+            body[_OWNER_PK] = job.owner
+            body[_OWNER_SK] = owner_sort_key(job.created_at, job.job_id)
         try:
             self.client.put_item(
                 TableName=self.table,
@@ -53,10 +111,51 @@ class DynamoJobStore:
         )
         if "Item" not in resp:
             return None
-        item = deserialize_item(resp["Item"])
-        body = {k: v for k, v in item.items() if k in _FIELDS}
-        body["status"] = JobStatus(body["status"])
-        return JobRecord(**body)
+        return _record(resp["Item"])
+
+    @staticmethod
+    def decode_cursor(owner: str, cursor: str) -> dict[str, Any]:
+        """Where a listing resumes; raises :class:`InvalidCursor` (a ``ValueError``) for
+        anything this store did not hand to ``owner``, before any call to DynamoDB."""
+        return _decode_cursor(cursor, owner)
+
+    def list_by_owner(
+        self, owner: str, status: JobStatus | None, limit: int, start: dict[str, Any] | None
+    ) -> tuple[list[JobRecord], str | None]:
+        """One page of ``owner``'s jobs, newest first, and the cursor of the next page.
+
+        ``start`` comes from :meth:`decode_cursor`. A status filter is applied by
+        DynamoDB after reading (``Limit`` counts items read), so thin pages are read on,
+        up to a few; a page may then hold fewer than ``limit`` jobs and still have a
+        cursor.
+        """
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": OWNER_INDEX,
+            "KeyConditionExpression": "#o = :o",
+            "ExpressionAttributeNames": {"#o": _OWNER_PK},
+            "ExpressionAttributeValues": {":o": {"S": owner}},
+            "ScanIndexForward": False,
+        }
+        if status is not None:
+            query["FilterExpression"] = "#s = :s"
+            query["ExpressionAttributeNames"]["#s"] = "status"
+            query["ExpressionAttributeValues"][":s"] = {"S": status.value}
+        found: list[dict[str, Any]] = []
+        for _ in range(_MAX_PAGES):
+            page_size = limit - len(found) if status is None else max(limit, 50)
+            resp = self.client.query(
+                **query, Limit=page_size, **({"ExclusiveStartKey": start} if start else {})
+            )
+            items: list[dict[str, Any]] = resp.get("Items", [])
+            room = limit - len(found)
+            found += items[:room]
+            start = resp.get("LastEvaluatedKey")
+            if len(items) > room:  # the page held more than fits: resume after the last kept
+                return [_record(i) for i in found], _encode_cursor(found[-1])
+            if start is None or len(found) == limit:
+                break
+        return [_record(i) for i in found], _encode_cursor(start) if start else None
 
     def update(self, job_id: str, **values: Any) -> None:
         unknown = set(values) - _FIELDS
@@ -103,3 +202,10 @@ class DynamoJobStore:
                 return False
             raise
         return True
+
+
+def _record(raw: dict[str, Any]) -> JobRecord:
+    item = deserialize_item(raw)
+    body = {k: v for k, v in item.items() if k in _FIELDS}
+    body["status"] = JobStatus(body["status"])
+    return JobRecord(**body)

@@ -15,6 +15,14 @@ from enum import StrEnum
 from typing import Any
 
 JOB_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{7,63}$")
+#: An upload made through the API (``POST /v1/uploads``): ``up-`` and 24 hex digits.
+UPLOAD_ID_RE = re.compile(r"^up-[0-9a-f]{24}$")
+#: The S3 object metadata (``x-amz-meta-`` + this) naming the principal an API upload
+#: belongs to; the presigned PUT signs it, so only the API can set it.
+UPLOAD_OWNER_METADATA = "foleycache-owner"
+#: What an IAM principal's ARN may hold here (ASCII, no spaces or control characters).
+_PRINCIPAL_RE = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[\x21-\x7e]{1,400}$")
+_ASSUMED_ROLE_RE = re.compile(r"^(arn:aws[a-z-]*:sts::[0-9]{12}:assumed-role/[^/]+)/[^/]+$")
 
 
 class JobStatus(StrEnum):
@@ -48,7 +56,38 @@ def job_id_for_upload(bucket: str, key: str, sequencer: str) -> str:
 
 
 def is_job_id(text: str) -> bool:
-    return bool(JOB_ID_RE.match(text))
+    return bool(JOB_ID_RE.fullmatch(text))  # fullmatch: "$" would let a final "\n" in
+
+
+def idempotent_job_id(owner: str, idempotency_key: str) -> str:
+    """The job id every submission with this client key maps to, per owner.
+
+    A retried ``POST /v1/jobs`` with the same ``Idempotency-Key`` addresses the
+    same job record, so the conditional create is the guard, as for S3 events.
+    """
+    digest = hashlib.sha256(f"{owner}\0{idempotency_key}".encode()).hexdigest()
+    return "job-" + digest[:20]
+
+
+def new_upload_id() -> str:
+    return "up-" + secrets.token_hex(12)
+
+
+def is_upload_id(text: str) -> bool:
+    return bool(UPLOAD_ID_RE.fullmatch(text))
+
+
+def normalise_principal(arn: str) -> str | None:
+    """The owner a caller's IAM identity stands for, or None if it is not an IAM ARN.
+
+    An assumed role's session name is dropped (``.../assumed-role/Role/session`` ->
+    ``.../assumed-role/Role``): a pipeline's role is one caller whatever it names its
+    sessions. Users and roles are kept as they are.
+    """
+    if not _PRINCIPAL_RE.fullmatch(arn):
+        return None
+    session = _ASSUMED_ROLE_RE.fullmatch(arn)
+    return session.group(1) if session else arn
 
 
 @dataclass(slots=True)
@@ -70,6 +109,15 @@ class JobRecord:
     error: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
     media: dict[str, Any] = field(default_factory=dict)
+    #: The IAM principal that submitted it through the API ("" for plain S3 drops):
+    #: the API shows a job to its owner only.
+    owner: str = ""
+    #: Digest of the API submission (upload, prompt, options): a repeated
+    #: ``Idempotency-Key`` must come with the same request. Kept apart from ``details``,
+    #: which the pipeline's stages rewrite.
+    request_digest: str = ""
+    #: Where a plain drop's prompt came from: metadata, sidecar or default ("" otherwise).
+    prompt_source: str = ""
 
     def to_public(self) -> dict[str, Any]:
         """The record as users see it (API responses, ``foleycache run --json``)."""

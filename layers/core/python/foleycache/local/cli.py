@@ -58,6 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         Path(args.out),
         timeout_s=args.timeout,
         progress=Progress(not args.json),
+        audio_mode=args.audio_mode,
     )
     _print(result, args.json)
     return 0 if result["status"] == "succeeded" else 1
@@ -155,6 +156,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    from foleycache.local.api_server import serve
+
+    return serve(args.port, rate=args.rate, burst=args.burst)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="foleycache", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="out")
     run.add_argument("--json", action="store_true")
     run.add_argument("--timeout", type=float, default=900.0)
+    run.add_argument(
+        "--audio-mode",
+        default="replace",
+        choices=["replace", "mix", "add"],
+        help="the source's audio: replaced by the Foley, mixed under it, or a second track",
+    )
     run.add_argument("--model-version", default=None, help="default: template.yaml's ModelVersion")
     run.set_defaults(func=cmd_run)
 
@@ -198,6 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     cache.add_argument("--model-version", default="")
     cache.add_argument("--json", action="store_true")
     cache.set_defaults(func=cmd_cache)
+
+    api = sub.add_parser("api", help="serve the REST API over HTTP on the local stack")
+    api.add_argument("action", choices=["serve"])
+    api.add_argument("--port", type=int, default=3000)
+    api.add_argument(
+        "--rate", type=float, default=None, help="requests/s per caller (template default)"
+    )
+    api.add_argument(
+        "--burst", type=float, default=None, help="burst per caller (template default)"
+    )
+    api.set_defaults(func=cmd_api)
     return parser
 
 
