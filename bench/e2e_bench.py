@@ -38,11 +38,11 @@ def main() -> None:
     os.environ["FOLEYCACHE_STATE_DIR"] = str(work / "state")
     import boto3
 
-    from foleycache.adapters.wiring import services
     from foleycache.local.run_job import run_video
     from foleycache.local.stack import start_daemon, stop_daemon, use_stack
 
     use_stack(start_daemon())
+    from foleycache.adapters.wiring import services  # reads the stack's settings
     rows: list[dict[str, Any]] = []
     try:
         svc, s3 = services(), boto3.client("s3")
