@@ -222,6 +222,11 @@ class OutputLinks(BaseModel):
         description="Every file of the outputs folder (DASH/HLS segments included), so a "
         "client can mirror it; null in an instant answer."
     )
+    playable: dict[str, str] | None = Field(
+        default=None,
+        description="dash and hls manifests a player can stream as they are: every segment "
+        "reference inside is presigned for expires_in_s.",
+    )
 
 
 class Job(BaseModel):

@@ -6,6 +6,7 @@ download, no decode and no GPU call.
 from __future__ import annotations
 
 import json
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,6 +69,25 @@ def test_upload_job_outputs_then_an_instant_answer(
     assert "video.mp4" in files and any(p.endswith(".mpd") for p in files)
     video = requests.get(links["links"]["video"], timeout=60)
     assert video.status_code == 200 and len(video.content) > 1000  # a link a client can use
+    for manifest in ("hls", "dash"):  # streamable as given: every segment inside is signed
+        played = subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-i",
+                links["playable"][manifest],
+                "-map",
+                "0",
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert played.returncode == 0 and not played.stderr.strip(), (manifest, played.stderr)
     calls, started = inference_calls(local_stack), executions(local_stack)
 
     # The same bytes again, uploaded anew: known under this prompt and model version.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from foleycache.core.job import (
 from foleycache.core.keys import CacheKey, prompt_md5
 from foleycache.core.ports import ObjectInfo, PresignedUpload
 from foleycache.fingerprint import FINGERPRINT_VERSION
+from foleycache.media.signed_links import signed_manifests
 from foleycache.pipeline.ingest import api_prompt, sha256_b64
 from foleycache.services import Services
 
@@ -240,7 +242,20 @@ def job_outputs(services: Services, owner: str, job_id: str, ttl_s: int) -> dict
         raise JobNotSucceeded(
             f"job {job_id} is {job.status.value}; its outputs exist once it succeeds"
         )
-    return output_links(services, job, ttl_s, with_files=True)
+    result = output_links(services, job, ttl_s, with_files=True)
+    result["playable"] = playable_links(services, job, ttl_s)
+    return result
+
+
+def playable_links(services: Services, job: JobRecord, ttl_s: int) -> dict[str, str] | None:
+    """DASH and HLS a plain client can play from the private bucket: manifests whose every
+    reference is presigned (media.signed_links), for this request's link lifetime. The
+    prefix comes from the outputs, not the job id: an instant answer points at an earlier
+    job's outputs."""
+    if not (job.outputs.get("hls") and job.outputs.get("dash")):
+        return None
+    abr_prefix = job.outputs["hls"].rsplit("/", 1)[0] + "/"
+    return signed_manifests(services.uploads, abr_prefix, ttl_s, secrets.token_hex(8))
 
 
 def list_jobs(
