@@ -179,6 +179,11 @@ class JobOptions(_Strict):
     link_expires_s: int = Field(
         LINK_TTL_S, ge=60, le=43_200, description="Lifetime of the output links in a 200."
     )
+    audio_mode: Literal["replace", "mix", "add"] = Field(
+        "replace",
+        description="The source's audio: replaced by the Foley, mixed under it (EBU R128), "
+        "or kept as a second, labelled track.",
+    )
 
 
 class CreateJob(_Strict):
@@ -406,7 +411,11 @@ def create_job_v1(
     ] = None,
 ) -> Response[JobAnswer]:
     owner = caller()
-    options = SubmitOptions(instant=body.options.instant, link_ttl_s=body.options.link_expires_s)
+    options = SubmitOptions(
+        instant=body.options.instant,
+        link_ttl_s=body.options.link_expires_s,
+        audio_mode=body.options.audio_mode,
+    )
     status, answer = submit_v1_job(
         services(), owner, body.upload, body.prompt, options, idempotency_key
     )

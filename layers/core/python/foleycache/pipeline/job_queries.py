@@ -147,10 +147,18 @@ class SubmitOptions:
     instant: bool = True
     #: Lifetime of the output links in an instant answer.
     link_ttl_s: int = LINK_TTL_S
+    #: What the deliverable does with the source audio: part of the deliverable's identity
+    #: (an instant answer needs a deliverable made the same way), not of the sound's.
+    audio_mode: str = "replace"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def digest_fields(self) -> dict[str, Any]:
-        return {"instant": self.instant, "link_ttl_s": self.link_ttl_s, **self.extra}
+        return {
+            "instant": self.instant,
+            "link_ttl_s": self.link_ttl_s,
+            "audio_mode": self.audio_mode,
+            **self.extra,
+        }
 
 
 # --- views ----------------------------------------------------------------------------------
@@ -463,14 +471,14 @@ def _instant_job(
     prompt: str,
     digest: str,
     started: float,
+    audio_mode: str = "replace",
 ) -> JobRecord | None:
     """A succeeded job record for an upload and prompt whose result is known, or None."""
     settings = services.settings
     sha = info.sha256_b64 or ""
     prompt_digest = prompt_md5(prompt)
-    record = find_exact(
-        services, exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, prompt_digest)
-    )
+    scope = exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, prompt_digest, audio_mode)
+    record = find_exact(services, scope)
     if record is None or not record.outputs.get("video"):
         return None
     try:
@@ -536,6 +544,7 @@ def submit_v1_job(
             prompt=text,
             digest=digest,
             started=started,
+            audio_mode=options.audio_mode,
         )
         if instant is not None:
             if not services.jobs.create(instant):  # a concurrent request with this key won
@@ -553,7 +562,11 @@ def submit_v1_job(
         key=key,
         stage="submitted",
         model_version=services.settings.model_version,
-        details={"sha256": info.sha256_b64 or "", "bytes": info.size},
+        details={
+            "sha256": info.sha256_b64 or "",
+            "bytes": info.size,
+            "audio_mode": options.audio_mode,
+        },
         owner=owner,
         request_digest=digest,
     )
