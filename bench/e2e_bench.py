@@ -43,6 +43,7 @@ def main() -> None:
 
     use_stack(start_daemon())
     from foleycache.adapters.wiring import services  # reads the stack's settings
+
     rows: list[dict[str, Any]] = []
     try:
         svc, s3 = services(), boto3.client("s3")
