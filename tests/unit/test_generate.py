@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+
+from foleycache.adapters.sagemaker_inference import SageMakerFoley
 from foleycache.cache import names
+from foleycache.core.errors import EndpointUnavailable
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.lease import Lease
+from foleycache.core.ports import InferenceRequest
 from foleycache.pipeline.generate import finish_inference, inference_id, start_inference
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
@@ -91,3 +97,61 @@ def test_a_repeated_notification_is_answered_once() -> None:
     finish_inference(services, notice)
     assert "nobody waits" in finish_inference(services, notice)
     assert len(services.workflow.resumed) == 1  # type: ignore[attr-defined]
+
+
+class RefusingEndpoint(InstantEndpoint):
+    """Answers the first start with a throttle, then behaves."""
+
+    def __init__(self, blobs: object, model_version: str) -> None:
+        super().__init__(blobs, model_version)
+        self.refusals = 1
+
+    def start(self, request: object) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise EndpointUnavailable("endpoint foleycache-foley: ThrottlingException")
+        super().start(request)
+
+
+def test_a_refused_start_is_invoked_again_when_the_state_machine_retries() -> None:
+    services = fake_services()
+    endpoint = RefusingEndpoint(services.cache_blobs, MODEL)
+    services = dataclasses.replace(services, inference=endpoint)
+    state = won(services)
+    with pytest.raises(EndpointUnavailable):
+        start_inference(services, state, "attempt-1")
+    start_inference(services, state, "attempt-2")
+    assert len(endpoint.started) == 1  # the retry ran it: nothing was queued the first time
+
+
+def test_a_lost_answer_is_not_invoked_again() -> None:
+    runtime = _Runtime(ReadTimeoutError(endpoint_url="https://runtime.sagemaker"))
+    s3 = _S3()
+    foley = SageMakerFoley(runtime, s3, "foleycache-foley", input_bucket="cache")
+    request = InferenceRequest("s3://u/v.mp4", "rain", "s3://c/a.wav", MODEL, 4.0, "run-1")
+    foley.start(request)  # no error: the run may be queued, the notification settles it
+    assert runtime.calls == 1
+
+
+def test_an_endpoint_that_cannot_be_reached_is_retryable_and_named() -> None:
+    runtime = _Runtime(EndpointConnectionError(endpoint_url="https://runtime.sagemaker"))
+    foley = SageMakerFoley(runtime, _S3(), "foleycache-foley", input_bucket="cache")
+    request = InferenceRequest("s3://u/v.mp4", "rain", "s3://c/a.wav", MODEL, 4.0, "run-1")
+    with pytest.raises(EndpointUnavailable, match="foleycache-foley") as raised:
+        foley.start(request)
+    assert raised.value.retryable
+
+
+class _Runtime:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    def invoke_endpoint_async(self, **_: object) -> None:
+        self.calls += 1
+        raise self.error
+
+
+class _S3:
+    def put_object(self, **_: object) -> None:
+        return None

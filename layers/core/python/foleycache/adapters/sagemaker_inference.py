@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from typing import Any
 from urllib.parse import urlparse
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from foleycache.core.errors import (
     EndpointUnavailable,
@@ -24,6 +31,8 @@ from foleycache.core.errors import (
     ModelVersionMismatch,
 )
 from foleycache.core.ports import InferenceNotice, InferenceRequest, InferenceResult
+
+log = logging.getLogger(__name__)
 
 _BY_STATUS: dict[int, type[FoleyError]] = {
     400: InvalidInput,
@@ -110,6 +119,12 @@ class SageMakerFoley:
             )
         except ClientError as exc:
             raise _start_error(self.endpoint_name, exc) from exc
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:  # never sent
+            raise EndpointUnavailable(f"endpoint {self.endpoint_name}: {exc}") from exc
+        except (ReadTimeoutError, ConnectionClosedError) as exc:
+            # Sent, answer lost: the run may be queued. Invoking again could pay the GPU
+            # twice; the notification, or the task's timeout, settles it.
+            log.warning("run %s may be queued (%s); waiting for it", request.inference_id, exc)
 
     def notice_from(self, message: dict[str, Any]) -> InferenceNotice:
         inference_id = str(message.get("inferenceId") or "")

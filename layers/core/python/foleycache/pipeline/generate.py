@@ -50,16 +50,20 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
         services.pending.replace_token(run.inference_id, task_token)
         services.metrics.count("InferenceStartRetried")
         return
-    services.inference.start(
-        InferenceRequest(
-            video_uri=f"s3://{state.bucket}/{state.key}",
-            prompt=job.prompt,
-            output_uri=f"s3://{settings.cache_bucket}/{names.l2_audio(key)}",
-            model_version=key.model_version,
-            duration_s=state.duration_s,
-            inference_id=run.inference_id,
-        )
+    request = InferenceRequest(
+        video_uri=f"s3://{state.bucket}/{state.key}",
+        prompt=job.prompt,
+        output_uri=f"s3://{settings.cache_bucket}/{names.l2_audio(key)}",
+        model_version=key.model_version,
+        duration_s=state.duration_s,
+        inference_id=run.inference_id,
     )
+    try:
+        services.inference.start(request)
+    except FoleyError:
+        # The endpoint answered no: nothing is queued, so a retry must invoke again.
+        services.pending.take(run.inference_id)
+        raise
     services.metrics.count("InferenceCall")
 
 
