@@ -228,11 +228,17 @@ class MemoryPendingRuns:
         self.runs[run.inference_id] = run
         return True
 
-    def replace_token(self, inference_id: str, task_token: str) -> None:
+    def replace_token(self, inference_id: str, task_token: str, job_id: str) -> bool:
+        if self.runs[inference_id].job_id != job_id:
+            return False
         self.runs[inference_id] = replace(self.runs[inference_id], task_token=task_token)
+        return True
 
-    def take(self, inference_id: str) -> PendingRun | None:
-        return self.runs.pop(inference_id, None)
+    def get(self, inference_id: str) -> PendingRun | None:
+        return self.runs.get(inference_id)
+
+    def delete(self, inference_id: str) -> None:
+        self.runs.pop(inference_id, None)
 
 
 class CountingMetrics:

@@ -10,7 +10,7 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from foleycache.adapters.sagemaker_inference import SageMakerFoley
 from foleycache.cache import names
-from foleycache.core.errors import EndpointUnavailable
+from foleycache.core.errors import EndpointUnavailable, InferenceFailed
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.lease import Lease
 from foleycache.core.ports import InferenceRequest
@@ -155,3 +155,33 @@ class _Runtime:
 class _S3:
     def put_object(self, **_: object) -> None:
         return None
+
+
+def test_a_failed_holder_releases_its_lease_and_resumes_its_waiters() -> None:
+    from foleycache.pipeline.finish import fail
+    from foleycache.pipeline.state import FailedState
+
+    services, _ = setup()
+    state = won(services)
+    lease = Lease(
+        services.leases, names.lease_item(state.entry_key()), duration_s=60, clock=services.clock
+    )
+    assert lease.wait("waiter")
+    failure = {"Error": "States.Timeout", "Cause": "no notification"}
+    fail(
+        services, FailedState.model_validate({**state.model_dump(mode="json"), "failure": failure})
+    )
+    assert dict(services.workflow.resumed)["waiter"] == {"next": "lease"}  # type: ignore[attr-defined]
+    assert lease.try_acquire() is None  # free at once, not after the lease runs out
+
+
+def test_another_jobs_run_in_flight_is_not_taken_over() -> None:
+    services, endpoint = setup()
+    first = won(services, "job-1")
+    start_inference(services, first, "first")
+    second = first.model_copy(update={"job_id": "job-2"})
+    services.jobs.create(JobRecord("job-2", JobStatus.RUNNING, "rain", 0.0, 0.0))
+    with pytest.raises(InferenceFailed, match="another job's run"):
+        start_inference(services, second, "second")
+    finish_inference(services, endpoint.notification(inference_id(first.entry_key())))
+    assert [t for t, _ in services.workflow.resumed] == ["first"]  # type: ignore[attr-defined]

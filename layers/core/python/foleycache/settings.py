@@ -41,7 +41,9 @@ class Settings(BaseModel):
     l1_ttl_s: int = Field(7 * DAY_S, alias="L1_TTL_SECONDS", gt=0)
     archive_after_days: int = Field(90, alias="ARCHIVE_AFTER_DAYS", gt=0)
     negative_ttl_s: int = Field(600, alias="NEGATIVE_TTL_SECONDS", ge=0)
-    lease_s: int = Field(900, alias="LEASE_SECONDS", gt=0)
+    # Longer than the Inference state may wait (3,600 s): a holder whose run is still in
+    # flight never loses its lease to a waiter, which would start the run a second time.
+    lease_s: int = Field(3700, alias="LEASE_SECONDS", gt=0)
 
     max_video_bytes: int = Field(2 * 1024**3, alias="MAX_VIDEO_BYTES", gt=0)
     max_duration_s: float = Field(600.0, alias="MAX_DURATION_SECONDS", gt=0)

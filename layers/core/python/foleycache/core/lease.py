@@ -23,9 +23,10 @@ and a crashed holder never blocks anyone for longer than its lease):
     the same request (``ALL_OLD``): the holder resumes every one of them. A holder
     that outlived its lease must not delete its successor's lease.
 
-There is no ``extend``: a lease lasts ``LEASE_SECONDS`` (900 s), longer than the
-inference step may run, so no holder needs to renew; a renewal would only let a
-stuck holder keep others waiting.
+There is no ``extend``: a lease lasts ``LEASE_SECONDS`` (3,700 s), longer than the
+inference step may wait, so no holder needs to renew; a renewal would only let a
+stuck holder keep others waiting. A holder that fails releases its lease in the
+failure step, so its waiters do not wait out the lease.
 
 The losers do not recompute and do not poll: each waits on its task token until the
 holder, done, resumes it to look the cache up again. If the holder crashes, its lease

@@ -165,6 +165,7 @@ class PendingRun:
     inference_id: str
     task_token: str
     state: dict[str, Any]  # the pipeline state the run was started from
+    job_id: str = ""
 
 
 class PendingRuns(Protocol):
@@ -174,12 +175,15 @@ class PendingRuns(Protocol):
         """Record a run; False if this inference id is recorded already (a retried start)."""
         ...
 
-    def replace_token(self, inference_id: str, task_token: str) -> None:
-        """A retried start waits now: the notification must resume the new task."""
+    def replace_token(self, inference_id: str, task_token: str, job_id: str) -> bool:
+        """A retried start of the same job waits now: the notification must resume the new
+        task. False if the recorded run is another job's (it is not ours to take over)."""
         ...
 
-    def take(self, inference_id: str) -> PendingRun | None:
-        """Read and delete (the notification may arrive twice: once is answered)."""
+    def get(self, inference_id: str) -> PendingRun | None: ...
+
+    def delete(self, inference_id: str) -> None:
+        """Forget a run once its notification is handled (or when its start was refused)."""
         ...
 
 

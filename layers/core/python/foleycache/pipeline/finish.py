@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 
+from foleycache.cache import names
 from foleycache.cache.hit_tracking import track_hit
 from foleycache.cache.names import exact_scope
 from foleycache.cache.repeat_memory import ExactRecord, remember_exact, remember_failure
 from foleycache.core.job import JobStatus
 from foleycache.core.keys import prompt_md5
+from foleycache.core.lease import Lease
+from foleycache.pipeline.generate import release_and_resume
 from foleycache.pipeline.state import FailedState, PipelineState
 from foleycache.services import Services
 
@@ -60,6 +63,17 @@ def describe_failure(error: str, cause: str) -> tuple[str, str]:
 
 def fail(services: Services, state: FailedState) -> dict[str, str]:
     code, message = describe_failure(state.failure.Error, state.failure.Cause)
+    if (key := state.held_lease_key()) is not None:
+        # A holder that failed frees its lease now: its waiters contend again at once
+        # instead of waiting the lease out.
+        lease = Lease(
+            services.leases,
+            names.lease_item(key),
+            duration_s=services.settings.lease_s,
+            clock=services.clock,
+            token=state.lease_token,
+        )
+        release_and_resume(lease, services, "lease")
     job = services.jobs.get(state.job_id)
     if job is not None and job.details.get("sha256"):
         remember_failure(

@@ -21,13 +21,19 @@ from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.hit_tracking import track_hit
 from foleycache.cache.near_match import alternate_of
-from foleycache.core.errors import FoleyError, LeaseNotOwned, ModelVersionMismatch
+from foleycache.core.errors import (
+    FoleyError,
+    InferenceFailed,
+    LeaseNotOwned,
+    ModelVersionMismatch,
+    StorageUnavailable,
+)
 from foleycache.core.job import CacheOutcome
 from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
 from foleycache.core.ports import InferenceRequest, InferenceResult, PendingRun
 from foleycache.pipeline.fingerprint_upload import load_job
-from foleycache.pipeline.state import PipelineState
+from foleycache.pipeline.state import PipelineState, resumption
 from foleycache.services import Services
 
 log = logging.getLogger(__name__)
@@ -44,10 +50,13 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
     settings = services.settings
     key = state.entry_key()
     job = load_job(services, state.job_id)
-    run = PendingRun(inference_id(key), task_token, state.model_dump(mode="json"))
+    run = PendingRun(inference_id(key), task_token, state.model_dump(mode="json"), state.job_id)
     services.jobs.update(state.job_id, stage="inference")
     if not services.pending.put(run):
-        services.pending.replace_token(run.inference_id, task_token)
+        if not services.pending.replace_token(run.inference_id, task_token, state.job_id):
+            raise InferenceFailed(
+                f"another job's run for {key} is still in flight; this job does not take it over"
+            )
         services.metrics.count("InferenceStartRetried")
         return
     request = InferenceRequest(
@@ -62,7 +71,7 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
         services.inference.start(request)
     except FoleyError:
         # The endpoint answered no: nothing is queued, so a retry must invoke again.
-        services.pending.take(run.inference_id)
+        services.pending.delete(run.inference_id)
         raise
     services.metrics.count("InferenceCall")
 
@@ -70,7 +79,7 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
 def finish_inference(services: Services, message: dict[str, Any]) -> str:
     """Handle one notification of the endpoint; returns what happened, for the log."""
     notice = services.inference.notice_from(message)
-    run = services.pending.take(notice.inference_id)
+    run = services.pending.get(notice.inference_id)
     if run is None:
         return f"{notice.inference_id}: nobody waits (a repeated notification)"
     state = PipelineState.model_validate(run.state)
@@ -84,11 +93,14 @@ def finish_inference(services: Services, message: dict[str, Any]) -> str:
     )
     try:
         entry = _store(services, state, key, services.inference.read_result(notice))
+    except StorageUnavailable:
+        raise  # not the run's fault: the record stays, and SNS delivers the notice again
     except FoleyError as err:
-        _release(lease, services, state, "lease")
+        release_and_resume(lease, services, "lease")
         services.workflow.fail_task(run.task_token, err.code, str(err))
+        services.pending.delete(notice.inference_id)
         return f"{notice.inference_id}: failed ({err.code})"
-    _release(lease, services, state, "lookup")
+    release_and_resume(lease, services, "lookup")
     services.jobs.update(state.job_id, cache=CacheOutcome.MISS)
     done = state.model_copy(
         update={
@@ -98,7 +110,9 @@ def finish_inference(services: Services, message: dict[str, Any]) -> str:
             "lease_token": "",
         }
     )
-    services.workflow.resume(run.task_token, done.model_dump(mode="json"))
+    # Only what this step decided: the rest of the job's state is its own, in its execution.
+    services.workflow.resume(run.task_token, resumption(done))
+    services.pending.delete(notice.inference_id)
     return f"{notice.inference_id}: stored {key}"
 
 
@@ -128,7 +142,7 @@ def _store(
     return entry
 
 
-def _release(lease: Lease, services: Services, state: PipelineState, then: str) -> None:
+def release_and_resume(lease: Lease, services: Services, then: str) -> None:
     """Release after the entry is committed, then resume every waiter: to look the cache
     up (a success) or to contend for the lease again (a failure)."""
     try:

@@ -18,6 +18,15 @@ from foleycache.core.keys import CacheKey
 NextStep = Literal["", "lookup", "lease", "infer", "mux", "done"]
 
 
+def merge_resumed(data: Any) -> Any:
+    """A task resumed by another job (``.waitForTaskToken``) gets only the fields that job
+    knows (``$.resumed``); they are merged into this job's own state here."""
+    if isinstance(data, dict) and isinstance(data.get("resumed"), dict):
+        data = {**data, **data["resumed"]}
+        data.pop("resumed")
+    return data
+
+
 #: What a resumed task may set (a waiting task's output lands in ``$.resumed``).
 RESUMABLE = ("next", "lease_token", "cache", "audio_key", "served_fingerprint", "timings_ms")
 
@@ -28,12 +37,7 @@ class PipelineState(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _merge_resumed(cls, data: Any) -> Any:
-        """A task resumed by another job (``.waitForTaskToken``) gets only the fields that
-        job knows (``$.resumed``); they are merged into this job's own state here."""
-        if isinstance(data, dict) and isinstance(data.get("resumed"), dict):
-            data = {**data, **data["resumed"]}
-            data.pop("resumed")
-        return data
+        return merge_resumed(data)
 
     job_id: str
     bucket: str
@@ -101,7 +105,27 @@ class StepFailure(BaseModel):
 
 
 class FailedState(BaseModel):
+    """The state a failure step gets: the whole state (what the job had reached) and the
+    failure. A job that held the lease has ``lease_token`` and its key's fields."""
+
     model_config = ConfigDict(extra="ignore")
 
     job_id: str
     failure: StepFailure = Field(default_factory=StepFailure)
+    lease_token: str = ""
+    fingerprint: str = ""
+    prompt_md5: str = ""
+    model_version: str = ""
+    fingerprint_version: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_resumed(cls, data: Any) -> Any:
+        return merge_resumed(data)
+
+    def held_lease_key(self) -> CacheKey | None:
+        if not (self.lease_token and self.fingerprint and self.prompt_md5):
+            return None
+        return CacheKey(
+            self.fingerprint, self.prompt_md5, self.model_version, self.fingerprint_version
+        )
