@@ -140,6 +140,8 @@ def _reuse_outputs(services: Services, job_id: str, outputs: dict[str, str]) -> 
     if not all(key.startswith(old_prefix) for key in outputs.values()):
         return {}
     for key in services.uploads.list_keys(old_prefix):
+        if "/abr/signed/" in key:  # per-request playable copies whose links expire
+            continue
         services.uploads.copy(key, new_prefix + key[len(old_prefix) :])
     return {name: new_prefix + key[len(old_prefix) :] for name, key in outputs.items()}
 
