@@ -39,6 +39,7 @@ from build_config import (
     load,
     source_digest,
 )
+from core_layer import pip_install
 
 ZIP_TEMPLATE = BUILD_DIR / "template.zip-functions.yaml"
 RUNTIME_DIR = BUILD_DIR / "lambda-runtime"
@@ -150,21 +151,7 @@ def lambda_runtime(config: BuildConfig) -> None:
     """What ``/var/runtime`` holds on Lambda, pinned by the core layer's resolution."""
     pins = (BUILD_DIR / "lambda-runtime.txt").read_text().split()
     shutil.rmtree(RUNTIME_DIR, ignore_errors=True)
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-deps",
-            "--no-compile",
-            "--target",
-            str(RUNTIME_DIR),
-            *config.wheel_args(),
-            *pins,
-        ]
-    )
+    pip_install(config, pins, RUNTIME_DIR)
 
 
 def _sample_clip() -> Path:

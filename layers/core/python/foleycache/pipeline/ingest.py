@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from foleycache.cache import names
@@ -108,23 +109,37 @@ def submit_job(
     """
     text = api_prompt(prompt, services.settings.max_prompt_chars)
     details = {} if sha256 is None else {"sha256": sha256_b64(sha256)}
-    now = services.clock.now()
     job_id = new_job_id()
-    job = JobRecord(
+    key = upload_key_for(services, job_id, filename)
+    job = pending_job(services, job_id, text, key, "awaiting-upload", details, owner=owner)
+    services.jobs.create(job)
+    return job
+
+
+def pending_job(
+    services: Services,
+    job_id: str,
+    prompt: str,
+    key: str,
+    stage: str,
+    details: dict[str, Any],
+    **fields: Any,
+) -> JobRecord:
+    """A job not started yet, on an upload in this deployment's uploads bucket."""
+    now = services.clock.now()
+    return JobRecord(
         job_id=job_id,
         status=JobStatus.PENDING,
-        prompt=text,
+        prompt=prompt,
         created_at=now,
         updated_at=now,
         bucket=services.settings.uploads_bucket,
-        key=upload_key_for(services, job_id, filename),
-        stage="awaiting-upload",
+        key=key,
+        stage=stage,
         model_version=services.settings.model_version,
         details=details,
-        owner=owner,
+        **fields,
     )
-    services.jobs.create(job)
-    return job
 
 
 def is_api_upload_key(services: Services, key: str) -> bool:

@@ -46,7 +46,7 @@ from foleycache.core.keys import CacheKey, prompt_md5
 from foleycache.core.ports import ObjectInfo, PresignedUpload
 from foleycache.fingerprint import FINGERPRINT_VERSION
 from foleycache.media.signed_links import signed_manifests
-from foleycache.pipeline.ingest import api_prompt, sha256_b64
+from foleycache.pipeline.ingest import api_prompt, pending_job, sha256_b64
 from foleycache.services import Services
 
 LINK_TTL_S = 3600
@@ -551,24 +551,13 @@ def submit_v1_job(
                 return _replay(services, services.jobs.get(job_id) or instant, digest, options)
             services.metrics.count("InstantAnswer")
             return _answer(services, instant, options.link_ttl_s)
-    now = services.clock.now()
-    job = JobRecord(
-        job_id=job_id,
-        status=JobStatus.PENDING,
-        prompt=text,
-        created_at=now,
-        updated_at=now,
-        bucket=services.settings.uploads_bucket,
-        key=key,
-        stage="submitted",
-        model_version=services.settings.model_version,
-        details={
-            "sha256": info.sha256_b64 or "",
-            "bytes": info.size,
-            "audio_mode": options.audio_mode,
-        },
-        owner=owner,
-        request_digest=digest,
+    details = {
+        "sha256": info.sha256_b64 or "",
+        "bytes": info.size,
+        "audio_mode": options.audio_mode,
+    }
+    job = pending_job(
+        services, job_id, text, key, "submitted", details, owner=owner, request_digest=digest
     )
     if not services.jobs.create(job):
         return _replay(services, services.jobs.get(job_id) or job, digest, options)
