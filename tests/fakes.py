@@ -254,6 +254,9 @@ class CountingMetrics:
     def size_bytes(self, name: str, n: float) -> None:
         self.count(name, n)
 
+    def count_for_version(self, name: str, model_version: str, value: float = 1.0) -> None:
+        self.count(f"{name}[{model_version}]", value)
+
 
 class MemoryNearIndex:
     def __init__(self) -> None:

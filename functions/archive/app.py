@@ -1,4 +1,5 @@
-"""Scheduled (daily): archive cache entries not hit for ``ARCHIVE_AFTER_DAYS`` days."""
+"""Scheduled (daily): archive cache entries not hit for ``ARCHIVE_AFTER_DAYS`` days, and
+the entries of model versions retired by a promotion."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from foleycache.adapters.wiring import services
 from foleycache.cache.archival import archive_cold_entries
+from foleycache.cache.retirement import note_serving_version, sweep_retired
 
 logger = Logger()
 tracer = Tracer()
@@ -23,4 +25,7 @@ metrics = Metrics()
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     run_day = event.time[:10] if event.get("time") else None
-    return asdict(archive_cold_entries(services(), run_day))
+    report = asdict(archive_cold_entries(services(), run_day))
+    report["versions"] = asdict(note_serving_version(services(), run_day))
+    report["retired"] = asdict(sweep_retired(services(), run_day))
+    return report

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from foleycache.cache.best_effort import (
     L1_UNAVAILABLE,
     NEAR_INDEX_UNAVAILABLE,
+    BestEffortHitRanking,
     BestEffortHotCache,
     BestEffortNearIndex,
 )
@@ -22,6 +23,7 @@ from foleycache.core.lease import LeaseStore
 from foleycache.core.ports import (
     BlobStore,
     Catalog,
+    HitRanking,
     HotCache,
     Inference,
     JobStore,
@@ -29,6 +31,7 @@ from foleycache.core.ports import (
     NearIndexStore,
     NullMetrics,
     PendingRuns,
+    VersionRegistry,
     WorkflowStarter,
 )
 from foleycache.settings import Settings
@@ -54,6 +57,10 @@ class Services:
     hot_index: NearIndexStore | None = None
     durable_index: NearIndexStore | None = None
     layouts: tuple[MultiIndexLayout, ...] = FIND_LAYOUTS
+    #: Most-hit entries per namespace (L1), for ``model prewarm --top N``.
+    ranking: HitRanking | None = None
+    #: Serving and retired model versions, for archival after a promotion.
+    versions: VersionRegistry | None = None
 
     def __post_init__(self) -> None:
         """Optional stores fail soft, decided in one place (:mod:`foleycache.cache.best_effort`)."""
@@ -61,6 +68,8 @@ class Services:
             self.hot = BestEffortHotCache(self.hot, self.metrics)
         if self.hot_index is not None and not isinstance(self.hot_index, BestEffortNearIndex):
             self.hot_index = BestEffortNearIndex(self.hot_index, self.metrics, L1_UNAVAILABLE)
+        if self.ranking is not None and not isinstance(self.ranking, BestEffortHitRanking):
+            self.ranking = BestEffortHitRanking(self.ranking, self.metrics)
         durable = self.durable_index
         if durable is not None and not isinstance(durable, BestEffortNearIndex):
             self.durable_index = BestEffortNearIndex(durable, self.metrics, NEAR_INDEX_UNAVAILABLE)

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from foleycache.core.rollout import Rollout
+
 DAY_S = 86_400
 
 
@@ -30,6 +32,13 @@ class Settings(BaseModel):
     endpoint_name: str = Field(alias="SAGEMAKER_ENDPOINT_NAME", min_length=1)
     #: Part of every cache key; the template's ModelVersion parameter is its one source.
     model_version: str = Field(alias="MODEL_VERSION", min_length=1)
+    #: A canary (issue 15): the candidate version, its endpoint and its share of cache keys
+    #: (by hash, see :mod:`foleycache.core.rollout`). MODEL_VERSION stays the stable one.
+    candidate_model_version: str = Field("", alias="CANDIDATE_MODEL_VERSION")
+    candidate_endpoint_name: str = Field("", alias="CANDIDATE_ENDPOINT_NAME")
+    canary_share: float = Field(0.0, alias="CANARY_SHARE", ge=0.0, le=1.0)
+    #: The prewarm Distributed Map (infra/statemachine/prewarm.asl.json); only its starters.
+    prewarm_state_machine_arn: str | None = Field(None, alias="PREWARM_STATE_MACHINE_ARN")
     #: Only the ingest function starts executions (see :meth:`require`).
     state_machine_arn: str | None = Field(None, alias="STATE_MACHINE_ARN")
     #: Only functions inside the VPC can reach Valkey; elsewhere it is absent (no L1).
@@ -68,6 +77,22 @@ class Settings(BaseModel):
         env = os.environ if environ is None else environ
         known = {f.alias for f in cls.model_fields.values() if f.alias}
         return cls.model_validate({k: v for k, v in env.items() if k in known})
+
+    def rollout(self) -> Rollout:
+        """Which version serves which key (stable, candidate, share)."""
+        return Rollout(self.model_version, self.candidate_model_version, self.canary_share)
+
+    def endpoint_for(self, version: str) -> str:
+        """The endpoint that serves ``version``: SageMaker async endpoints take no target
+        variant, so a candidate runs on an endpoint of its own."""
+        if version == self.model_version:
+            return self.endpoint_name
+        if version and version == self.candidate_model_version and self.candidate_endpoint_name:
+            return self.candidate_endpoint_name
+        raise ConfigurationError(
+            f"no endpoint serves model version {version!r}: it is neither MODEL_VERSION "
+            f"({self.model_version!r}) nor a CANDIDATE_MODEL_VERSION with a CANDIDATE_ENDPOINT_NAME"
+        )
 
     def require(self, *names: str) -> None:
         """Fail at cold start when a setting this function needs is unset."""

@@ -82,11 +82,25 @@ class SageMakerFoley:
     :class:`EndpointUnavailable` says, and the start is idempotent.
     """
 
-    def __init__(self, runtime: Any, s3: Any, endpoint_name: str, *, input_bucket: str) -> None:
+    def __init__(
+        self,
+        runtime: Any,
+        s3: Any,
+        endpoint_name: str,
+        *,
+        input_bucket: str,
+        endpoints: dict[str, str] | None = None,
+    ) -> None:
         self.runtime = runtime
         self.s3 = s3
         self.endpoint_name = endpoint_name
         self.input_bucket = input_bucket
+        #: model version -> endpoint (a canary's candidate has its own endpoint); any other
+        #: version goes to ``endpoint_name``, which refuses it (409, ModelVersionMismatch).
+        self.endpoints = dict(endpoints or {})
+
+    def endpoint_for(self, model_version: str) -> str:
+        return self.endpoints.get(model_version, self.endpoint_name)
 
     @staticmethod
     def _body(request: InferenceRequest) -> bytes:
@@ -108,9 +122,10 @@ class SageMakerFoley:
             Body=self._body(request),
             ContentType="application/json",
         )
+        endpoint = self.endpoint_for(request.model_version)
         try:
             self.runtime.invoke_endpoint_async(
-                EndpointName=self.endpoint_name,
+                EndpointName=endpoint,
                 ContentType="application/json",
                 Accept="application/json",
                 InputLocation=f"s3://{self.input_bucket}/{input_key}",
@@ -118,9 +133,9 @@ class SageMakerFoley:
                 CustomAttributes=f"inference_id={request.inference_id}",
             )
         except ClientError as exc:
-            raise _start_error(self.endpoint_name, exc) from exc
+            raise _start_error(endpoint, exc) from exc
         except (EndpointConnectionError, ConnectTimeoutError) as exc:  # never sent
-            raise EndpointUnavailable(f"endpoint {self.endpoint_name}: {exc}") from exc
+            raise EndpointUnavailable(f"endpoint {endpoint}: {exc}") from exc
         except (ReadTimeoutError, ConnectionClosedError) as exc:
             # Sent, answer lost: the run may be queued. Invoking again could pay the GPU
             # twice; the notification, or the task's timeout, settles it.

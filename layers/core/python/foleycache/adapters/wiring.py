@@ -16,7 +16,9 @@ from foleycache.adapters.dynamodb_jobs import DynamoJobStore
 from foleycache.adapters.dynamodb_leases import DynamoLeaseStore
 from foleycache.adapters.dynamodb_near_index import DynamoNearIndex
 from foleycache.adapters.dynamodb_pending_runs import DynamoPendingRuns
+from foleycache.adapters.dynamodb_versions import DynamoVersionRegistry
 from foleycache.adapters.powertools_metrics import PowertoolsMetrics
+from foleycache.adapters.redis_hit_ranking import RedisHitRanking
 from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
 from foleycache.adapters.redis_near_index import RedisNearIndex
 from foleycache.adapters.s3_blobs import S3BlobStore
@@ -24,7 +26,7 @@ from foleycache.adapters.sagemaker_inference import SageMakerFoley
 from foleycache.adapters.stepfunctions_workflow import StepFunctionsWorkflow
 from foleycache.core.clock import SystemClock
 from foleycache.services import Services
-from foleycache.settings import get_settings
+from foleycache.settings import Settings, get_settings
 
 _CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=70
@@ -56,6 +58,7 @@ def services() -> Services:
             s3,
             settings.endpoint_name,
             input_bucket=settings.cache_bucket,
+            endpoints={v: settings.endpoint_for(v) for v in _served_versions(settings)},
         ),
         pending=DynamoPendingRuns(dynamodb, settings.table_name, clock.now),
         workflow=StepFunctionsWorkflow(
@@ -68,7 +71,16 @@ def services() -> Services:
             RedisNearIndex(redis_client, settings.l1_ttl_s) if redis_client is not None else None
         ),
         durable_index=DynamoNearIndex(dynamodb, settings.table_name),
+        ranking=RedisHitRanking(redis_client) if redis_client is not None else None,
+        versions=DynamoVersionRegistry(dynamodb, settings.table_name),
     )
+
+
+def _served_versions(settings: Settings) -> tuple[str, ...]:
+    """The stable version, and the candidate when its endpoint is configured."""
+    if settings.candidate_model_version and settings.candidate_endpoint_name:
+        return (settings.model_version, settings.candidate_model_version)
+    return (settings.model_version,)
 
 
 # Cold start: a function whose environment lacks a setting fails here, at import (the

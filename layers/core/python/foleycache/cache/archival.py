@@ -60,15 +60,26 @@ def archive_cold_entries(services: Services, on: str | None = None) -> ArchivalR
         last = services.catalog.last_hit(entry_id)
         if last is None or last[0] != day or last[1]:
             continue  # hit again since, or already archived
-        key = parse_entry_id(entry_id)
-        for object_key in (names.l2_audio(key), names.l2_entry(key)):
-            if services.cache_blobs.head(object_key) is not None:
-                services.cache_blobs.set_tags(object_key, ARCHIVE_TAG)
-        if services.hot is not None:
-            services.hot.delete(names.redis_entry(key))
-        if (near := services.near) is not None:
-            near.remove(key, _alternate(services, key))
-        services.catalog.set_archived(entry_id, True)
-        archived += 1
+        archived += archive_entry(services, entry_id)
     services.metrics.count("Archived", archived)
     return ArchivalReport(day, examined, archived)
+
+
+def archive_entry(services: Services, entry_id: str) -> bool:
+    """Tag one entry's L2 objects for the lifecycle rule and drop it from L1 and both near
+    indexes; False if it is unknown or already archived (idempotent)."""
+    if services.catalog is None:
+        return False
+    last = services.catalog.last_hit(entry_id)
+    if last is None or last[1]:
+        return False
+    key = parse_entry_id(entry_id)
+    for object_key in (names.l2_audio(key), names.l2_entry(key)):
+        if services.cache_blobs.head(object_key) is not None:
+            services.cache_blobs.set_tags(object_key, ARCHIVE_TAG)
+    if services.hot is not None:
+        services.hot.delete(names.redis_entry(key))
+    if (near := services.near) is not None:
+        near.remove(key, _alternate(services, key))
+    services.catalog.set_archived(entry_id, True)
+    return True

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from foleycache.core.errors import StorageUnavailable
-from foleycache.core.ports import HotCache, MetricsSink, NearIndexStore
+from foleycache.core.ports import HitRanking, HotCache, MetricsSink, NearIndexStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,6 +69,20 @@ class BestEffortHotCache(_Guard):
         return self.attempt(
             "L1 delete_matching", lambda: self.inner.delete_matching(pattern, batch), 0
         )
+
+
+class BestEffortHitRanking(_Guard):
+    """A :class:`HitRanking` that never raises ``StorageUnavailable`` (it lives in L1)."""
+
+    def __init__(self, inner: HitRanking, metrics: MetricsSink) -> None:
+        super().__init__(metrics, L1_UNAVAILABLE)
+        self.inner = inner
+
+    def bump(self, key: str, member: str, ttl_s: int, keep: int) -> None:
+        self.attempt("ranking bump", lambda: self.inner.bump(key, member, ttl_s, keep), None)
+
+    def top(self, key: str, n: int) -> list[tuple[str, float]]:
+        return self.attempt("ranking read", lambda: self.inner.top(key, n), [])
 
 
 class BestEffortNearIndex(_Guard):

@@ -85,6 +85,12 @@ def redis_index_bucket(scope: str, bucket: str) -> str:
     return f"fc:{scope}:ix:{bucket}"
 
 
+def redis_hit_ranking(namespace_: str) -> str:
+    """The bounded sorted set of one namespace's most-hit entries (member: entry id).
+    Under the namespace, so invalidating a version drops its ranking too."""
+    return f"fc:{namespace_}:top"
+
+
 def redis_version_patterns(model_version: str) -> tuple[str, ...]:
     """Globs matching every L1 key of one model version (entries, records, index,
     remembered failures)."""
@@ -145,6 +151,21 @@ def hit_day_item(day: str) -> str:
 
 def index_bucket_item(scope: str, bucket: str) -> str:
     return f"IX#{scope}#{bucket}"
+
+
+#: One partition holds the versions' lifecycle: ``SERVING`` (the stable version last
+#: seen by the archival run) and one ``RETIRED#{version}`` item per retired version.
+VERSIONS_ITEM = "VERSIONS"
+SERVING_SORT_KEY = "SERVING"
+
+
+def retired_version_sort_key(version: str) -> str:
+    return f"RETIRED#{validate_model_version(version)}"
+
+
+def prewarm_manifest_key(run_id: str, fmt: str) -> str:
+    """Cache bucket: a prewarm run's manifest, read by the Distributed Map's ItemReader."""
+    return f"prewarm/{run_id}/manifest.{fmt}"
 
 
 def pending_run_item(inference_id: str) -> str:

@@ -51,6 +51,34 @@ def find_exact(services: Services, scope: str) -> ExactRecord | None:
     return ExactRecord.from_json(raw) if raw else None
 
 
+def find_served_exact(
+    services: Services,
+    fingerprint_version: int,
+    sha256_b64: str,
+    prompt_digest: str,
+    audio_mode: str,
+    pinned: str = "",
+) -> tuple[ExactRecord, str] | None:
+    """An exact record for these bytes and prompt under the version that serves them.
+
+    The version is ``pinned`` (a prewarm) or the canary split's choice, which needs the
+    fingerprint: each serving version's record is read, and one counts only when that
+    version is the one its fingerprint is routed to. A key newly routed to the candidate
+    has no candidate record yet, so it takes the decoding path once.
+    """
+    rollout = services.settings.rollout()
+    for version in (pinned,) if pinned else rollout.versions():
+        scope = names.exact_scope(
+            version, fingerprint_version, sha256_b64, prompt_digest, audio_mode
+        )
+        record = find_exact(services, scope)
+        if record is None:
+            continue
+        if pinned or rollout.version_for(record.fingerprint, prompt_digest) == version:
+            return record, version
+    return None
+
+
 def remember_exact(services: Services, scope: str, record: ExactRecord) -> None:
     body = record.to_json()
     if services.hot is not None:

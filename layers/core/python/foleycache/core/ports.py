@@ -193,6 +193,9 @@ class MetricsSink(Protocol):
     def count(self, name: str, value: float = 1.0) -> None: ...
     def timing_ms(self, name: str, ms: float) -> None: ...
     def size_bytes(self, name: str, n: float) -> None: ...
+    def count_for_version(self, name: str, model_version: str, value: float = 1.0) -> None:
+        """A count with a ``ModelVersion`` dimension: a canary's side is compared by it."""
+        ...
 
 
 class NullMetrics:
@@ -203,6 +206,9 @@ class NullMetrics:
         return None
 
     def size_bytes(self, name: str, n: float) -> None:
+        return None
+
+    def count_for_version(self, name: str, model_version: str, value: float = 1.0) -> None:
         return None
 
 
@@ -238,3 +244,42 @@ class Catalog(Protocol):
         ...
 
     def set_archived(self, entry_id: str, archived: bool) -> None: ...
+
+
+class HitRanking(Protocol):
+    """A bounded ranking of entries by hits (a Redis sorted set); best effort."""
+
+    def bump(self, key: str, member: str, ttl_s: int, keep: int) -> None:
+        """Count one hit of ``member``; the ranking keeps at most ``keep`` members."""
+        ...
+
+    def top(self, key: str, n: int) -> list[tuple[str, float]]:
+        """The ``n`` highest-ranked members and their counts, highest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredVersion:
+    """A model version no longer served; ``swept_to`` is the first hit-day partition the
+    retirement sweep has not read yet (it reads up to ``retired_on`` inclusive)."""
+
+    version: str
+    retired_on: str
+    swept_to: str
+
+
+class VersionRegistry(Protocol):
+    """The versions' lifecycle: which one serves, which are retired (a few items)."""
+
+    def serving(self) -> str | None: ...
+    def set_serving(self, version: str) -> None: ...
+    def retire(self, version: str, day: str, sweep_from: str) -> bool:
+        """Record the retirement once; False if it was already recorded."""
+        ...
+
+    def restore(self, version: str) -> None:
+        """Serving again (a rollback): no longer retired."""
+        ...
+
+    def retired(self) -> list[RetiredVersion]: ...
+    def set_swept_to(self, version: str, day: str) -> None: ...

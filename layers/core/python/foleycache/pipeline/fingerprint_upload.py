@@ -11,8 +11,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from foleycache.cache import names
-from foleycache.cache.names import exact_scope
-from foleycache.cache.repeat_memory import find_exact, remembered_failure
+from foleycache.cache.repeat_memory import find_served_exact, remembered_failure
 from foleycache.core.errors import InvalidInput, InvalidVideo, NotFound, VideoTooLarge
 from foleycache.core.job import CacheOutcome, JobRecord
 from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
@@ -82,7 +81,9 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             )
             services.jobs.update(state.job_id, media=plan_record(plan))
             fp = fingerprint_video(path)
-        key = CacheKey.for_request(fp.hex, prompt, settings.model_version, fp.version)
+        digest = prompt_md5(prompt)
+        version = state.model_version or settings.rollout().version_for(fp.hex, digest)
+        key = CacheKey(fp.hex, digest, version, fp.version)
         services.jobs.update(
             state.job_id,
             fingerprint=fp.hex,
@@ -151,19 +152,20 @@ def _exact_repeat(
 ) -> PipelineState | None:
     """Answer a repeat of the same bytes, prompt and audio mode without downloading or
     decoding it."""
-    settings = services.settings
     digest = prompt_md5(prompt)
-    scope = exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, digest, audio_mode)
-    record = find_exact(services, scope)
-    if record is None:
+    found = find_served_exact(
+        services, FINGERPRINT_VERSION, sha, digest, audio_mode, pinned=state.model_version
+    )
+    if found is None:
         return None
-    key = CacheKey(record.fingerprint, digest, settings.model_version, FINGERPRINT_VERSION)
+    record, version = found
+    key = CacheKey(record.fingerprint, digest, version, FINGERPRINT_VERSION)
     hit = services.cache.lookup(key)
     if hit is None:
         return None
     _, entry = hit
     services.metrics.count("ExactHit")
-    outputs = _reuse_outputs(services, state.job_id, record.outputs)
+    outputs = _reuse_outputs(services, state.job_id, record.outputs) if state.deliver else {}
     services.jobs.update(
         state.job_id,
         fingerprint=key.fingerprint,
@@ -190,7 +192,7 @@ def _exact_repeat(
             "audio_key": entry.audio_key,
             "served_fingerprint": key.fingerprint,
             "outputs": outputs,
-            "next": "done" if outputs else "mux",
+            "next": "done" if outputs else state.after_audio(),
         }
     )
 

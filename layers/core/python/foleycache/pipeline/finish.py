@@ -46,7 +46,9 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         outputs=state.outputs,
         updated_at=services.clock.now(),
     )
-    services.metrics.count(f"Job{(state.cache or 'unknown').capitalize()}")
+    outcome = f"Job{(state.cache or 'unknown').capitalize()}"
+    services.metrics.count(outcome)
+    services.metrics.count_for_version(outcome, state.model_version)
     return state
 
 
@@ -87,4 +89,5 @@ def fail(services: Services, state: FailedState) -> dict[str, str]:
         updated_at=services.clock.now(),
     )
     services.metrics.count("JobFailed")
+    services.metrics.count_for_version("JobFailed", state.model_version)
     return {"job_id": state.job_id, "status": "failed", "error": message, "error_code": code}

@@ -74,6 +74,7 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
         services.pending.delete(run.inference_id)
         raise
     services.metrics.count("InferenceCall")
+    services.metrics.count_for_version("InferenceCall", key.model_version)
 
 
 def finish_inference(services: Services, message: dict[str, Any]) -> str:
@@ -106,7 +107,7 @@ def finish_inference(services: Services, message: dict[str, Any]) -> str:
         update={
             "cache": CacheOutcome.MISS,
             "audio_key": entry.audio_key,
-            "next": "mux",
+            "next": state.after_audio(),
             "lease_token": "",
         }
     )

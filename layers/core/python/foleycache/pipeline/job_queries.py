@@ -29,8 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from foleycache.cache import names
-from foleycache.cache.names import exact_scope
-from foleycache.cache.repeat_memory import find_exact
+from foleycache.cache.repeat_memory import find_served_exact
 from foleycache.core.errors import FoleyError, InvalidInput, InvalidVideo, NotFound, VideoTooLarge
 from foleycache.core.job import (
     UPLOAD_OWNER_METADATA,
@@ -477,14 +476,12 @@ def _instant_job(
     settings = services.settings
     sha = info.sha256_b64 or ""
     prompt_digest = prompt_md5(prompt)
-    scope = exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, prompt_digest, audio_mode)
-    record = find_exact(services, scope)
-    if record is None or not record.outputs.get("video"):
+    found = find_served_exact(services, FINGERPRINT_VERSION, sha, prompt_digest, audio_mode)
+    if found is None or not found[0].outputs.get("video"):
         return None
+    record, version = found
     try:
-        cache_key = CacheKey(
-            record.fingerprint, prompt_digest, settings.model_version, FINGERPRINT_VERSION
-        )
+        cache_key = CacheKey(record.fingerprint, prompt_digest, version, FINGERPRINT_VERSION)
     except InvalidInput:
         return None
     # The deliverables expire (lifecycle); then the pipeline makes them again.
@@ -503,7 +500,7 @@ def _instant_job(
         cache=CacheOutcome.EXACT.value,
         fingerprint=cache_key.fingerprint,
         cache_key=str(cache_key),
-        model_version=settings.model_version,
+        model_version=version,
         outputs=dict(record.outputs),
         timings_ms={"instant": round((time.perf_counter() - started) * 1000, 3)},
         details={"sha256": sha, "bytes": info.size, "instant": True, "outputs_reused": True},

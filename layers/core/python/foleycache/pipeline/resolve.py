@@ -39,7 +39,7 @@ def _serve(
             "cache": outcome,
             "audio_key": entry.audio_key,
             "served_fingerprint": entry.key.fingerprint,
-            "next": "mux",
+            "next": state.after_audio(),
         }
     )
 

@@ -46,7 +46,11 @@ class PipelineState(BaseModel):
     fingerprint: str = ""
     fingerprint_version: int = 0
     prompt_md5: str = ""
+    #: The version that serves this job: set in the execution input by a prewarm (pinned),
+    #: else chosen at the fingerprint step by the canary split (:mod:`foleycache.core.rollout`).
     model_version: str = ""
+    #: False for a prewarm: only the cache entry is wanted, so no mux and no packaging.
+    deliver: bool = True
     cache_key: str = ""
     duration_s: float = 0.0
     # Fingerprint.to_dict(): ~3 KB + 11 bytes per second of video, well inside the state
@@ -75,6 +79,10 @@ class PipelineState(BaseModel):
         return CacheKey(
             self.fingerprint, self.prompt_md5, self.model_version, self.fingerprint_version
         )
+
+    def after_audio(self) -> NextStep:
+        """Where a job goes once its audio is known: deliver it, or (a prewarm) end."""
+        return "mux" if self.deliver else "done"
 
     def served_key(self) -> CacheKey | None:
         """The key of the entry that served a hit (a near hit's is another video's)."""
