@@ -35,7 +35,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def test_every_function_has_its_own_role(roles: dict[str, dict[str, Any]]) -> None:
     functions = {r.removesuffix("Role") for r in roles if r.endswith("FunctionRole")}
-    assert len(functions) == 11
+    assert len(functions) == 12
 
 
 #: Actions IAM authorizes on no resource but "*" (a task token is the capability).

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import deque
 from typing import Any
 
 from flask import Flask, Response, request
@@ -39,6 +40,9 @@ class ServerState:
         self.lock = threading.Lock()
         self.invocations = 0
         self.async_invocations = 0
+        #: The latest async requests' inference ids (bounded): the request log that shows
+        #: how often each cache key was generated (the id is derived from the key).
+        self.async_ids: deque[str] = deque(maxlen=10_000)
         self.service: FoleyService | None = None
         self.async_invoker: AsyncInvoker | None = None
         self.load_error: str | None = None
@@ -123,6 +127,7 @@ def create_app(
             body: dict[str, Any] = {
                 "invocations": state.invocations,
                 "async_invocations": state.async_invocations,
+                "async_inference_ids": list(state.async_ids),
                 "model_version": state.service.model_version if state.service else None,
                 "backend": state.service.backend.name if state.service else None,
             }
@@ -154,6 +159,8 @@ def create_app(
     def runtime_invoke_async(name: str) -> Response:
         """``InvokeEndpointAsync``: 202, result locations in headers, the id in the body."""
         state.count("async_invocations")
+        with state.lock:
+            state.async_ids.append(request.headers.get("X-Amzn-SageMaker-Inference-Id", ""))
         invoker = state.async_invoker
         if invoker is None:
             return _runtime_error("ServiceUnavailable", "the model is still loading", 503)

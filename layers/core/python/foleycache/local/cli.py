@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--burst", type=float, default=None, help="burst per caller (template default)"
     )
     api.set_defaults(func=cmd_api)
+
+    from foleycache.local.rollout_cli import add_commands
+
+    add_commands(sub)  # prewarm, model (issues 14 and 15)
     return parser
 
 

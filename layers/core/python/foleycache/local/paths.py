@@ -23,5 +23,9 @@ def functions_dir() -> Path:
     return repo_root() / "functions"
 
 
-def state_machine_definition() -> Path:
-    return repo_root() / "infra" / "statemachine" / "pipeline.asl.json"
+#: The template's state machines and their ``DefinitionUri``.
+_DEFINITIONS = {"PipelineStateMachine": "pipeline", "PrewarmStateMachine": "prewarm"}
+
+
+def state_machine_definition(machine: str = "PipelineStateMachine") -> Path:
+    return repo_root() / "infra" / "statemachine" / f"{_DEFINITIONS[machine]}.asl.json"

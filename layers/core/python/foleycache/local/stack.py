@@ -63,6 +63,10 @@ class StackInfo:
     artefacts: bool = False
     #: Logical id -> physical function name.
     functions: dict[str, str] = field(default_factory=dict)
+    #: The SageMaker runtime URL boto3 uses: a router to each endpoint's server.
+    runtime_port: int = 0
+    #: The candidate version's inference server, while a canary is deployed (else 0).
+    candidate_port: int = 0
 
     @property
     def inference_url(self) -> str:
@@ -112,7 +116,11 @@ def _http_ok(url: str) -> bool:
 
 
 def stack_env(
-    intrinsics: Intrinsics, moto_port: int, redis_port: int, inference_port: int
+    intrinsics: Intrinsics,
+    moto_port: int,
+    redis_port: int,
+    inference_port: int,
+    runtime_port: int = 0,
 ) -> dict[str, str]:
     """The environment of the stack's clients (and, in source mode, of every handler):
     resource names as the template resolves them, endpoints pointing at the stand-ins."""
@@ -132,7 +140,7 @@ def stack_env(
         "AWS_ENDPOINT_URL_STS": moto,
         "AWS_ENDPOINT_URL_SQS": moto,
         "AWS_ENDPOINT_URL_SNS": moto,
-        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{inference_port}",
+        "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": f"http://127.0.0.1:{runtime_port or inference_port}",
         "MOTO_PORT": str(moto_port),
         "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
         "UPLOADS_BUCKET": refs["UploadsBucket"],
@@ -140,6 +148,10 @@ def stack_env(
         "TABLE_NAME": refs["FoleyTable"],
         "SAGEMAKER_ENDPOINT_NAME": attrs["FoleyEndpoint.EndpointName"],
         "MODEL_VERSION": intrinsics.parameters["ModelVersion"],
+        "CANDIDATE_MODEL_VERSION": intrinsics.parameters.get("CandidateModelVersion", ""),
+        "CANARY_SHARE": intrinsics.parameters.get("CanaryShare", "0"),
+        "CANDIDATE_ENDPOINT_NAME": attrs.get("FoleyCandidateEndpoint.EndpointName", ""),
+        "PREWARM_STATE_MACHINE_ARN": refs.get("PrewarmStateMachine", ""),
         "STATE_MACHINE_ARN": refs["PipelineStateMachine"],
         "POWERTOOLS_SERVICE_NAME": "foleycache",
         "POWERTOOLS_METRICS_NAMESPACE": "FoleyCache",
@@ -169,6 +181,11 @@ class LocalStack:
         self.pools: list[Any] = []
         self.moto: Any = None
         self.info: StackInfo | None = None
+        self.router: Any = None
+        #: model version -> (its inference server, port)
+        self.servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+        self.server_env: dict[str, str] = {}
+        self.specs: dict[str, Any] = {}
 
     # --- start -----------------------------------------------------------------------
     def start(self) -> StackInfo:
@@ -176,8 +193,9 @@ class LocalStack:
         from moto.server import ThreadedMotoServer
 
         moto_port, redis_port, inference_port = free_port(), free_port(), free_port()
+        runtime_port = free_port()
         template, intrinsics = local_template(self.model_version, redis_port)
-        env = stack_env(intrinsics, moto_port, redis_port, inference_port)
+        env = stack_env(intrinsics, moto_port, redis_port, inference_port, runtime_port)
         os.environ.update(env)
         log_dir = state_dir()
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -222,32 +240,99 @@ class LocalStack:
         _wait_for(lambda: _redis_ping(redis_port), "redis-server")
 
         functions, server_env = self._provision(template, intrinsics, env)
-        self.children.append(
-            subprocess.Popen(
-                [*self._server_python(), "-m", "foley_server", "--port", str(inference_port)],
-                env={
-                    **server_env,
-                    "PORT": str(inference_port),
-                    "ASYNC_OUTPUT_S3_URI": f"s3://{env['CACHE_BUCKET']}/inference/out",
-                    **_notification_topics(template, intrinsics),
-                    "FOLEY_BACKEND": os.environ.get("FOLEY_BACKEND", "reference"),
-                },
-                stdout=(log_dir / "inference.log").open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-        )
-        _wait_for(
-            lambda: _http_ok(f"http://127.0.0.1:{inference_port}/ping"), "inference server", 120
-        )
+        self.server_env = {
+            **server_env,
+            "ASYNC_OUTPUT_S3_URI": f"s3://{env['CACHE_BUCKET']}/inference/out",
+            **_notification_topics(template, intrinsics),
+            "FOLEY_BACKEND": os.environ.get("FOLEY_BACKEND", "reference"),
+        }
+        from foleycache.local.runtime_router import RuntimeRouter
+
+        self.router = RuntimeRouter(runtime_port, inference_port)
+        self.router.start()
+        self._start_server(env["MODEL_VERSION"], inference_port)
         install(self.registry)
         if self.artefacts:
             from foleycache.local.local_iam import enforce
 
             enforce(f"http://127.0.0.1:{moto_port}")
         self.info = StackInfo(
-            os.getpid(), moto_port, redis_port, inference_port, env, self.artefacts, functions
+            os.getpid(),
+            moto_port,
+            redis_port,
+            inference_port,
+            env,
+            self.artefacts,
+            functions,
+            runtime_port,
+        )
+        self.apply_rollout(
+            env["MODEL_VERSION"], env["CANDIDATE_MODEL_VERSION"], float(env["CANARY_SHARE"])
         )
         return self.info
+
+    def _start_server(self, version: str, port: int) -> None:
+        """One inference server per served model version (an endpoint of its own)."""
+        log = (state_dir() / f"inference-{version}.log").open("ab")
+        proc = subprocess.Popen(
+            [*self._server_python(), "-m", "foley_server", "--port", str(port)],
+            env={**self.server_env, "PORT": str(port), "MODEL_VERSION": version},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        self.servers[version] = (proc, port)
+        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{port}/ping"), "inference server", 120)
+
+    def apply_rollout(self, stable: str, candidate: str, share: float) -> StackInfo:
+        """The local form of a parameter change: servers for exactly the served versions,
+        the router's endpoint names pointed at them, and every function's settings."""
+        from foleycache.core.rollout import Rollout
+
+        assert self.info is not None
+        Rollout(stable, candidate, share)  # refuses a bad configuration before any change
+        for version in (stable, candidate):
+            if version and version not in self.servers:
+                self._start_server(version, free_port())
+        for version in [v for v in self.servers if v not in (stable, candidate)]:
+            proc, _ = self.servers.pop(version)
+            proc.terminate()
+            proc.wait(timeout=10)
+        env = self.info.env
+        routes = {env["SAGEMAKER_ENDPOINT_NAME"]: self.servers[stable][1]}
+        if candidate:
+            routes[env["CANDIDATE_ENDPOINT_NAME"]] = self.servers[candidate][1]
+        self.router.route(routes, self.servers[stable][1])
+        update = {
+            "MODEL_VERSION": stable,
+            "CANDIDATE_MODEL_VERSION": candidate,
+            "CANARY_SHARE": f"{share:g}",
+        }
+        env.update(update)
+        os.environ.update(update)
+        self.info.inference_port = self.servers[stable][1]
+        self.info.candidate_port = self.servers[candidate][1] if candidate else 0
+        self._reload_functions(update)
+        return self.info
+
+    def _reload_functions(self, update: dict[str, str]) -> None:
+        """Settings are read once per process (per Lambda container): new containers."""
+        from foleycache.adapters import wiring
+        from foleycache.settings import get_settings
+
+        get_settings.cache_clear()
+        wiring.services.cache_clear()
+        if self.artefacts and self.specs:
+            from foleycache.local.artefact_runtime import WorkerPool
+
+            for pool in self.pools:
+                pool.close()
+            self.pools.clear()
+            for spec in self.specs.values():
+                spec.env.update(update)
+                pool = WorkerPool(spec, state_dir() / "stack.log")
+                pool.warm()
+                self.pools.append(pool)
+                self.registry.register_invoker(spec.name, pool.invoke)
 
     def _server_python(self) -> list[str]:
         if not self.artefacts:
@@ -321,14 +406,16 @@ class LocalStack:
             },
         )
 
-        definition = state_machine_definition().read_text()
-        definition = re.sub(r"\$\{(\w+Function)Arn\}", lambda m: arns[m.group(1)], definition)
-        boto3.client("stepfunctions").create_state_machine(
-            name=intrinsics.attributes["PipelineStateMachine.Name"],
-            definition=definition,
-            roleArn=roles["PipelineStateMachineRole"] if self.artefacts else local_role,
-            type="STANDARD",
-        )
+        arns["PipelineStateMachine"] = intrinsics.refs["PipelineStateMachine"]
+        for machine in ("PipelineStateMachine", "PrewarmStateMachine"):
+            definition = state_machine_definition(machine).read_text()
+            definition = re.sub(r"\$\{(\w+)Arn\}", lambda m: arns[m.group(1)], definition)
+            boto3.client("stepfunctions").create_state_machine(
+                name=intrinsics.attributes[f"{machine}.Name"],
+                definition=definition,
+                roleArn=roles[f"{machine}Role"] if self.artefacts else local_role,
+                type="STANDARD",
+            )
         sns = boto3.client("sns")
         for topic in resources_of_type(template, "AWS::SNS::Topic"):
             sns.create_topic(Name=intrinsics.refs[topic].rsplit(":", 1)[-1])
@@ -367,6 +454,7 @@ class LocalStack:
         opt_root = state_dir() / "opt"
         shutil.rmtree(opt_root, ignore_errors=True)
         specs = function_specs(template, intrinsics, layout, opt_root, env, credentials)
+        self.specs = specs
         log = state_dir() / "stack.log"
         for spec in specs.values():
             pool = WorkerPool(spec, log)
@@ -385,6 +473,10 @@ class LocalStack:
     def stop(self) -> None:
         for pool in self.pools:
             pool.close()
+        if self.router is not None:
+            self.router.stop()
+        for proc, _ in self.servers.values():
+            self.children.append(proc)
         for child in self.children:
             child.terminate()
         for child in self.children:
@@ -414,7 +506,7 @@ def _build_config() -> Any:
 def _notification_topics(template: dict[str, Any], intrinsics: Intrinsics) -> dict[str, str]:
     """The endpoint's success and error topics, which the local inference server publishes
     to as SageMaker does (the template's AsyncInferenceConfig NotificationConfig)."""
-    (config,) = resources_of_type(template, "AWS::SageMaker::EndpointConfig").values()
+    config = resources_of_type(template, "AWS::SageMaker::EndpointConfig")["FoleyEndpointConfig"]
     output = config["Properties"]["AsyncInferenceConfig"]["OutputConfig"]
     topics = intrinsics.resolve(output.get("NotificationConfig", {}))
     return {
@@ -466,18 +558,71 @@ def serve(model_version: str | None, artefacts: bool = False) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     stack = LocalStack(model_version, artefacts)
-    stop = threading.Event()
+    stop, reload = threading.Event(), threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
     try:
-        info = stack.start()
-        tmp = state_file().with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(info), indent=2))
-        tmp.replace(state_file())
-        stop.wait()
+        _publish(stack.start())
+        while not stop.wait(0.2):
+            if reload.is_set():
+                reload.clear()
+                _apply_rollout_request(stack)
     finally:
         stack.stop()
         state_file().unlink(missing_ok=True)
+
+
+def _publish(info: StackInfo) -> None:
+    tmp = state_file().with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(info), indent=2))
+    tmp.replace(state_file())
+
+
+ROLLOUT_REQUEST = "rollout-request.json"
+
+
+def _apply_rollout_request(stack: LocalStack) -> None:
+    """SIGHUP: apply ``rollout-request.json``; the answer is ``stack.json`` (or an error
+    in ``rollout-error.txt``)."""
+    request = state_dir() / ROLLOUT_REQUEST
+    error = state_dir() / "rollout-error.txt"
+    try:
+        body = json.loads(request.read_text())
+        _publish(stack.apply_rollout(body["stable"], body["candidate"], float(body["share"])))
+        error.unlink(missing_ok=True)
+    except Exception as exc:  # reported to the client, the stack keeps running
+        error.write_text(f"{type(exc).__name__}: {exc}")
+    finally:
+        request.unlink(missing_ok=True)
+
+
+def request_rollout(
+    stable: str, candidate: str, share: float, timeout_s: float = 180.0
+) -> StackInfo:
+    """Reconfigure the running stack's model versions (the local ``sam deploy``)."""
+    info = read_stack()
+    if info is None:
+        raise ToolMissing("no local stack is running: `foleycache stack up` first")
+    error = state_dir() / "rollout-error.txt"
+    error.unlink(missing_ok=True)
+    body = {"stable": stable, "candidate": candidate, "share": share}
+    (state_dir() / ROLLOUT_REQUEST).write_text(json.dumps(body))
+    os.kill(info.pid, signal.SIGHUP)
+    wanted = {"MODEL_VERSION": stable, "CANDIDATE_MODEL_VERSION": candidate}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if error.exists():
+            raise ToolMissing(f"the stack refused the rollout change: {error.read_text()}")
+        now = read_stack()
+        if (
+            now is not None
+            and all(now.env.get(k) == v for k, v in wanted.items())
+            and (float(now.env.get("CANARY_SHARE", "0")) == share)
+        ):
+            return now
+        time.sleep(0.2)
+    raise ToolMissing(f"the stack did not apply the rollout change within {timeout_s:.0f} s")
 
 
 def _alive(pid: int) -> bool:
