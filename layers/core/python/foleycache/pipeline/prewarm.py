@@ -313,7 +313,6 @@ def start_prewarm_map(
     services.cache_blobs.put_bytes(manifest_key, body.encode(), "text/csv")
     run_input = {
         "manifest": {"bucket": services.settings.cache_bucket, "key": manifest_key},
-        "format": "csv",
         "model_version": version,
         "concurrency": max(1, concurrency),
     }
