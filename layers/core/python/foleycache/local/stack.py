@@ -406,10 +406,12 @@ class LocalStack:
             },
         )
 
-        arns["PipelineStateMachine"] = intrinsics.refs["PipelineStateMachine"]
+        substitutions = {f"{logical_id}Arn": arn for logical_id, arn in arns.items()}
+        substitutions["PipelineStateMachineArn"] = intrinsics.refs["PipelineStateMachine"]
+        substitutions["CacheBucketName"] = env["CACHE_BUCKET"]
         for machine in ("PipelineStateMachine", "PrewarmStateMachine"):
             definition = state_machine_definition(machine).read_text()
-            definition = re.sub(r"\$\{(\w+)Arn\}", lambda m: arns[m.group(1)], definition)
+            definition = re.sub(r"\$\{(\w+)\}", lambda m: substitutions[m.group(1)], definition)
             boto3.client("stepfunctions").create_state_machine(
                 name=intrinsics.attributes[f"{machine}.Name"],
                 definition=definition,
@@ -639,12 +641,17 @@ def read_stack() -> StackInfo | None:
     if not path.exists():
         return None
     info = StackInfo(**json.loads(path.read_text()))
-    try:
-        if _alive(info.pid) and _http_ok(f"http://127.0.0.1:{info.moto_port}/moto-api/"):
-            return info
-    except OSError:
-        pass
-    path.unlink(missing_ok=True)
+    if not _alive(info.pid):
+        path.unlink(missing_ok=True)
+        return None
+    # A live daemon that is slow to answer (a busy machine, a rollout change under way)
+    # keeps its file: removing it would orphan a running stack.
+    for _ in range(5):
+        try:
+            if _http_ok(f"http://127.0.0.1:{info.moto_port}/moto-api/"):
+                return info
+        except OSError:
+            time.sleep(1.0)
     return None
 
 
