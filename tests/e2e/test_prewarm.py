@@ -183,3 +183,44 @@ def test_candidate_prewarm_of_the_top_pairs_then_promotion_serves_them_as_hits(
     finally:
         _cli("model", "rollback", "--to", stable)
         assert _stack().env["MODEL_VERSION"] == stable
+
+
+def test_the_map_item_function_decides_rows_on_the_real_parts(
+    local_stack: StackInfo, clips_dir: Path
+) -> None:
+    """The Distributed Map's item function, invoked as the map invokes it (Lambda, through
+    moto, on moto's DynamoDB and S3). moto 5.2.5 runs the map's ItemReader and this item
+    function, but not the ``states:startExecution.sync:2`` child start, so the map as a
+    whole is checked structurally (tests/unit/test_prewarm.py)."""
+    import boto3
+
+    info = _stack()
+    body = _run(clips_dir, CLIPS[3], "item function e2e")
+    from foleycache.adapters.wiring import services
+
+    job = services().jobs.get(body["job_id"])
+    assert job is not None
+    row = {"video": f"s3://{job.bucket}/{job.key}", "prompt": "item function e2e, v2"}
+    lam = boto3.client("lambda")
+    name = info.functions["PrewarmItemFunction"]
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        resp = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+        answer: dict[str, Any] = json.loads(resp["Payload"].read())
+        return answer
+
+    stable = info.env["MODEL_VERSION"]
+    plan = invoke({"row": row, "index": 0, "model_version": stable})
+    assert plan["action"] == "run" and plan["execution_input"]["deliver"] is False
+    recorded = services().jobs.get(plan["job_id"])
+    assert recorded is not None and recorded.details.get("prewarm") is True
+    again = invoke({"row": row, "index": 0, "model_version": stable})
+    assert again["job_id"] == plan["job_id"] and again["reason"] == "resumed"
+    gone = invoke(
+        {"row": {**row, "video": row["video"] + ".gone"}, "index": 1, "model_version": stable}
+    )
+    assert gone["action"] == "no-source"
+    bad = invoke(
+        {"row": {"video": row["video"], "prompt": ""}, "index": 2, "model_version": stable}
+    )
+    assert "the prompt is empty" in json.dumps(bad)
