@@ -26,6 +26,8 @@ pytestmark = pytest.mark.e2e
 
 CLIPS = ("moviepy_fire2.mp4", "intel_asl_book.mkv", "sam2_01_dog.mp4", "sam2_04_coffee.mp4")
 PROMPT = "prewarm e2e: wooden door creaks"
+CLI = (sys.executable, "-m", "foleycache.local.cli")
+OUT = "/tmp/fc-e2e-rollout-out"
 
 
 def _ids(port: int) -> Counter[str]:
@@ -79,8 +81,7 @@ def test_an_interrupted_prewarm_runs_each_entry_exactly_once(
     assert not any(before[i] for i in ours)
 
     runner = subprocess.Popen(
-        [sys.executable, "-m", "foleycache.local.cli", "prewarm", str(manifest)]
-        + ["--concurrency", "2", "--quiet", "--json"],
+        [*CLI, "prewarm", str(manifest), "--concurrency", "2", "--quiet", "--json"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=os.environ,
@@ -130,8 +131,7 @@ def test_a_bad_manifest_is_refused_whole_naming_each_bad_row(
 
 def _run(clips_dir: Path, name: str, prompt: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, "-m", "foleycache.local.cli", "run", str(clips_dir / name)]
-        + ["--prompt", prompt, "--json", "--out", "/tmp/fc-e2e-rollout-out"],
+        [*CLI, "run", str(clips_dir / name), "--prompt", prompt, "--json", "--out", OUT],
         capture_output=True,
         text=True,
         env=os.environ,

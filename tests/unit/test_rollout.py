@@ -230,7 +230,12 @@ def test_after_promotion_the_old_versions_entries_are_archived_without_a_scan() 
     new = _with_entries(v2, "v2", random_fingerprints(2, seed=4))
     read_days: list[str] = []
     real_hit_on = catalog.hit_on
-    catalog.hit_on = lambda day: read_days.append(day) or real_hit_on(day)  # type: ignore[method-assign]
+
+    def hit_on(day: str) -> list[str]:
+        read_days.append(day)
+        return real_hit_on(day)
+
+    catalog.hit_on = hit_on  # type: ignore[method-assign]
     assert note_serving_version(v2).retired_now == ["foley-ref-1"]
     report = sweep_retired(v2)
 
