@@ -10,7 +10,8 @@ Redis: ``fc:{namespace}:...`` for everything of one version, ``fc:neg:{model}:..
 remembered failures, ``fc:hit:...`` for the once-a-day hit markers.
 S3 (cache bucket): ``cache/{namespace}/{fingerprint}/{prompt md5}/{entry.json,foley.wav}``.
 DynamoDB (one table, ``pk``/``sk``): ``JOB#``, ``LEASE#``, ``X#`` (exact bytes),
-``E#`` (entry bookkeeping), ``HITDAY#``, ``IX#`` (near index buckets).
+``E#`` (entry bookkeeping), ``HITDAY#``, ``IX#`` (near index buckets), ``ARCHIVAL#``
+(how far archival has got).
 """
 
 from __future__ import annotations
@@ -150,3 +151,8 @@ def index_bucket_item(scope: str, bucket: str) -> str:
 def pending_run_item(inference_id: str) -> str:
     """A started inference run and the task token waiting for it."""
     return f"RUN#{inference_id}"
+
+
+def archival_watermark_item() -> str:
+    """The last hit-day partition the archival has processed (it catches up from there)."""
+    return "ARCHIVAL#WATERMARK"

@@ -20,6 +20,7 @@ from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.near_index import MultiIndexLayout
 from foleycache.cache.tiered import TieredCache
+from foleycache.core import metrics as M
 from foleycache.core.keys import CacheKey
 from foleycache.core.ports import MetricsSink, NearIndexStore, NullMetrics
 from foleycache.fingerprint import Fingerprint, MatchDecision, decide
@@ -99,7 +100,7 @@ class NearMatcher:
                 members = store.members(names.index_scope(key), probes)
                 owners = _owners(layout.code, members)
                 candidates = {c for c, own in owners.items() if own - tried}
-                self.metrics.count("NearCandidates", len(candidates))
+                self.metrics.emit(M.NEAR_CANDIDATES, len(candidates))
                 for _distance, hit in layout.within(query, candidates):
                     for other in sorted(owners[hit] - tried):
                         tried.add(other)
@@ -119,7 +120,7 @@ class NearMatcher:
             return None
         decision = decide(Fingerprint.from_dict(entry.fingerprint_data), fingerprint)
         if not decision.same:
-            self.metrics.count("NearRejected")
+            self.metrics.emit(M.NEAR_REJECTED)
             log.info("near candidate %s rejected: %s", other_key, decision.reason)
             return None
         return entry, decision

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from foleycache.cache import names
 from foleycache.core import errors
+from foleycache.core import metrics as M
 from foleycache.core.errors import FoleyError
 from foleycache.services import Services
 
@@ -102,5 +103,5 @@ def remembered_failure(
         return None
     body = json.loads(raw)
     cls = _error_classes().get(body["code"], FoleyError)
-    services.metrics.count("NegativeHit")
+    services.metrics.emit(M.NEGATIVE_HIT)
     return cls(f"{body['message']} (remembered: this upload and prompt failed recently)")

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from foleycache.cache import names
 from foleycache.cache.names import exact_scope
 from foleycache.cache.repeat_memory import find_exact, remembered_failure
+from foleycache.core import metrics as M
 from foleycache.core.errors import InvalidInput, InvalidVideo, NotFound, VideoTooLarge
 from foleycache.core.job import CacheOutcome, JobRecord
 from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
@@ -162,7 +163,7 @@ def _exact_repeat(
     if hit is None:
         return None
     _, entry = hit
-    services.metrics.count("ExactHit")
+    services.metrics.emit(M.EXACT_MATCH)
     outputs = _reuse_outputs(services, state.job_id, record.outputs)
     services.jobs.update(
         state.job_id,
@@ -191,6 +192,7 @@ def _exact_repeat(
             "served_fingerprint": key.fingerprint,
             "outputs": outputs,
             "next": "done" if outputs else "mux",
+            "sound_at": services.clock.now(),
         }
     )
 

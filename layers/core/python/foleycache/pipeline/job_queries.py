@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 from foleycache.cache import names
 from foleycache.cache.names import exact_scope
 from foleycache.cache.repeat_memory import find_exact
+from foleycache.core import metrics as M
 from foleycache.core.errors import FoleyError, InvalidInput, InvalidVideo, NotFound, VideoTooLarge
 from foleycache.core.job import (
     UPLOAD_OWNER_METADATA,
@@ -549,7 +550,7 @@ def submit_v1_job(
         if instant is not None:
             if not services.jobs.create(instant):  # a concurrent request with this key won
                 return _replay(services, services.jobs.get(job_id) or instant, digest, options)
-            services.metrics.count("InstantAnswer")
+            services.metrics.emit(M.INSTANT_ANSWER)
             return _answer(services, instant, options.link_ttl_s)
     details = {
         "sha256": info.sha256_b64 or "",

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
+from foleycache.core import metrics as M
 from foleycache.core.job import CacheOutcome
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
@@ -40,6 +41,7 @@ def _serve(
             "audio_key": entry.audio_key,
             "served_fingerprint": entry.key.fingerprint,
             "next": "mux",
+            "sound_at": services.clock.now(),
         }
     )
 
@@ -55,7 +57,7 @@ def _served(
     if fingerprint is not None and entry.fingerprint_data:
         decision = decide(Fingerprint.from_dict(entry.fingerprint_data), fingerprint)
         if not decision.same:
-            services.metrics.count("KeyCollisionRejected")
+            services.metrics.emit(M.KEY_COLLISION_REJECTED)
             log.warning(
                 "entry %s has this code but is another video: %s", entry.key, decision.reason
             )
@@ -73,7 +75,7 @@ def _near(
     if found is None:
         return None
     entry, decision = found
-    services.metrics.count("NearHit")
+    services.metrics.emit(M.NEAR_MATCH)
     # An alias under this video's own key (same audio, this video's fingerprint), so the
     # next copy with these exact pictures is one L1 read. It is not added to the near
     # index: chaining near matches could drift away from the video the audio was made for.
@@ -95,9 +97,22 @@ def _near(
 
 def lookup(services: Services, state: PipelineState) -> PipelineState:
     timer = QuietStage("lookup")
+    state = _ended_lease_wait(services, state)
     fingerprint = _fingerprint(state)
     served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
-    return timer.stamp(served or state.model_copy(update={"next": "lease"}))
+    if served is not None:
+        return timer.stamp(served)
+    lease_from = state.lease_from or services.clock.now()
+    return timer.stamp(state.model_copy(update={"next": "lease", "lease_from": lease_from}))
+
+
+def _ended_lease_wait(services: Services, state: PipelineState) -> PipelineState:
+    """A job a lease holder resumed: its wait, from its first lease attempt, is over."""
+    if not (state.lease_resumed_at and state.lease_from):
+        return state
+    waited = max(state.lease_resumed_at - state.lease_from, 0.0)
+    services.metrics.emit(M.LEASE_WAIT_SECONDS, waited)
+    return state.model_copy(update={"lease_from": 0.0, "lease_resumed_at": 0.0})
 
 
 def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> None:
@@ -120,11 +135,13 @@ def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> 
         clock=services.clock,
     )
     if lease.try_acquire() is None:
+        if lease.took_over:
+            services.metrics.emit(M.LEASE_TAKEOVER)
         won = state.model_copy(update={"next": "infer", "lease_token": lease.token})
         services.workflow.resume(task_token, resumption(timer.stamp(won)))
         return
     if not lease.wait(task_token):  # released between our attempt and now: look again
         services.workflow.resume(task_token, {"next": "lookup"})
         return
-    services.metrics.count("LeaseWait")
+    services.metrics.emit(M.LEASE_WAIT)
     services.jobs.update(state.job_id, stage="waiting")
