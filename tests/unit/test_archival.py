@@ -67,9 +67,50 @@ def test_an_archived_entry_is_still_served_by_key() -> None:
     assert hit is not None and hit[1].audio_key == names.l2_audio(key)
 
 
-def test_archival_reads_only_one_day_partition() -> None:
+def test_archival_reads_no_partition_that_is_not_due() -> None:
     clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
     services = make_services(clock)
     store(services, "00000000000000dd")
     clock.advance(89 * DAY)
     assert archive_cold_entries(services).examined == 0
+
+
+def test_missed_days_are_caught_up_and_a_repeated_run_does_nothing() -> None:
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    services = make_services(clock)
+    first = store(services, "00000000000000e1")
+    clock.advance(DAY)
+    second = store(services, "00000000000000e2")
+    clock.advance(89 * DAY)
+    assert archive_cold_entries(services).archived == 1  # day 90: the first is due
+    clock.advance(3 * DAY)  # three daily runs missed: the second was due two days ago
+    third = store(services, "00000000000000e3")  # hit today: not due
+
+    report = archive_cold_entries(services)
+
+    assert report.archived == 1 and len(report.days) == 3 and report.through == report.day
+    tags = services.cache_blobs.tags  # type: ignore[attr-defined]
+    assert names.l2_entry(second) in tags and names.l2_entry(third) not in tags
+    assert names.l2_entry(first) in tags
+    again = archive_cold_entries(services)
+    assert (again.days, again.examined, again.archived) == ((), 0, 0)
+    runs = services.metrics.values("ArchivalRun")  # type: ignore[attr-defined]
+    assert len(runs) == 3  # the alarm's heartbeat, even from a run with nothing to do
+
+
+def test_a_run_out_of_time_stops_between_days_and_the_next_continues() -> None:
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    services = make_services(clock)
+    keys = []
+    for i in range(3):
+        keys.append(store(services, f"00000000000000f{i}"))
+        clock.advance(DAY)
+    clock.advance(92 * DAY)
+    left = iter([600.0, 10.0])
+
+    partial = archive_cold_entries(services, seconds_left=lambda: next(left))
+
+    assert len(partial.days) == 2 and partial.through is not None
+    rest = archive_cold_entries(services)
+    assert rest.days and rest.days[0] > partial.through
+    assert partial.archived + rest.archived == 3
