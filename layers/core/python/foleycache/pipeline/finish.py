@@ -13,12 +13,11 @@ from foleycache.cache import names
 from foleycache.cache.hit_tracking import track_hit
 from foleycache.cache.names import exact_scope
 from foleycache.cache.repeat_memory import ExactRecord, remember_exact, remember_failure
-from foleycache.core import metrics as M
-from foleycache.core.errors import rejection_codes
 from foleycache.core.job import CacheOutcome, JobStatus
 from foleycache.core.keys import prompt_md5
 from foleycache.core.lease import Lease
 from foleycache.pipeline.generate import release_and_resume
+from foleycache.pipeline.job_outcome import record_failure, record_success
 from foleycache.pipeline.state import FailedState, PipelineState
 from foleycache.services import Services
 
@@ -48,28 +47,10 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         outputs=state.outputs,
         updated_at=services.clock.now(),
     )
-    _record_outcome(services, state, job.created_at if job else None)
-    return state
-
-
-def _record_outcome(services: Services, state: PipelineState, created_at: float | None) -> None:
-    """One job's outcome in the metrics: hit (by tier) or miss, what it saved, how long
-    it took (see :mod:`foleycache.core.metrics` for the two timings)."""
     tier = (state.cache or CacheOutcome.MISS).value
-    if tier == M.MISS_TIER:
-        services.metrics.emit(M.MISS)
-    else:
-        services.metrics.emit(M.HIT, Tier=tier)
-        services.metrics.emit(M.INFERENCE_SECONDS_SAVED, state.duration_s, Tier=tier)
-    services.metrics.emit(M.JOB_FINISHED)
-    if created_at is None:
-        return
-    now = services.clock.now()
-    services.metrics.emit(M.TIME_TO_RESULT, max(now - created_at, 0.0), Tier=tier)
-    if state.sound_at:
-        services.metrics.emit(
-            M.TIME_TO_FIRST_SOUND, max(state.sound_at - created_at, 0.0), Tier=tier
-        )
+    created_at = job.created_at if job else None
+    record_success(services, tier, created_at, state.sound_at, state.duration_s)
+    return state
 
 
 def describe_failure(error: str, cause: str) -> tuple[str, str]:
@@ -108,9 +89,5 @@ def fail(services: Services, state: FailedState) -> dict[str, str]:
         error={"code": code, "message": message},
         updated_at=services.clock.now(),
     )
-    services.metrics.emit(M.JOB_FINISHED)
-    if code in rejection_codes():
-        services.metrics.emit(M.REJECTED, Class=code)
-    else:
-        services.metrics.emit(M.JOB_FAILED, Stage=state.failed_stage())
+    record_failure(services, code, state.failed_stage())
     return {"job_id": state.job_id, "status": "failed", "error": message, "error_code": code}

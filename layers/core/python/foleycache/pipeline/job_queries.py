@@ -48,6 +48,7 @@ from foleycache.core.ports import ObjectInfo, PresignedUpload
 from foleycache.fingerprint import FINGERPRINT_VERSION
 from foleycache.media.signed_links import signed_manifests
 from foleycache.pipeline.ingest import api_prompt, pending_job, sha256_b64
+from foleycache.pipeline.job_outcome import record_success
 from foleycache.services import Services
 
 LINK_TTL_S = 3600
@@ -551,6 +552,9 @@ def submit_v1_job(
             if not services.jobs.create(instant):  # a concurrent request with this key won
                 return _replay(services, services.jobs.get(job_id) or instant, digest, options)
             services.metrics.emit(M.INSTANT_ANSWER)
+            # Answered now: the sound was there at once (its length is not in the record).
+            now = services.clock.now()
+            record_success(services, CacheOutcome.EXACT.value, instant.created_at, now, 0.0)
             return _answer(services, instant, options.link_ttl_s)
     details = {
         "sha256": info.sha256_b64 or "",
