@@ -150,3 +150,45 @@ def test_cache_stats_and_jobs_list_agree(
     timings = stats["job_timings_s"]["TimeToResult"]
     assert timings["miss"]["n"] == listed["summary"]["by_tier"]["miss"]
     assert timings["exact"]["p50"] <= timings["miss"]["p50"]
+
+
+def test_maintenance_runs_from_the_built_artefacts_within_its_grants(
+    clips_dir: Path, tmp_path: Path
+) -> None:
+    """InvalidateFunction and ArchiveFunction on python3.12 from ``make build``, each with
+    its own role enforced by moto: any denial fails the test, naming it."""
+    from tests.e2e.test_deployed_artefacts import CliStack, _named
+
+    stack = CliStack(tmp_path / "state", artefacts=True)
+    try:
+        info = stack.up()
+        assert stack.run(clips_dir / "sam2_01_dog.mp4", tmp_path / "out")["cache"] == "miss"
+        version = info["env"]["MODEL_VERSION"]
+        done = stack.cli(
+            "cache", "invalidate", "--model-version", version, "--budget", "5", "--json"
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        report = json.loads(done.stdout)
+        assert report["pages"] >= 2 and report["l1_keys_removed"] >= 1
+        assert report["l2_objects_marked"] >= 2  # the entry and its WAV
+
+        env = info["env"]
+        lam = boto3.client(
+            "lambda",
+            endpoint_url=env["AWS_ENDPOINT_URL_LAMBDA"],
+            region_name=env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        )
+        event = {"version": "0", "id": "e", "detail-type": "Scheduled Event", "source":
+                 "aws.events", "account": "123456789012", "time": "2031-06-01T03:00:00Z",
+                 "region": env["AWS_DEFAULT_REGION"], "resources": [], "detail": {}}  # fmt: skip
+        resp = lam.invoke(
+            FunctionName=info["functions"]["ArchiveFunction"], Payload=json.dumps(event)
+        )
+        body = json.loads(resp["Payload"].read())
+        assert "FunctionError" not in resp, body
+        assert body["through"] == body["day"]  # it caught up to the day due
+        assert not stack.denials(), _named(stack.denials())
+    finally:
+        stack.down()
