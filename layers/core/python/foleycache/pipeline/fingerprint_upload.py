@@ -214,6 +214,7 @@ def _exact_repeat(
         cache=CacheOutcome.EXACT,
         details={
             "duration_s": round(entry.duration_s, 3),
+            "fingerprint_source": "library",
             "sha256": sha,
             "outputs_reused": bool(outputs),
         },
