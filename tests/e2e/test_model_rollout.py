@@ -21,6 +21,14 @@ pytestmark = pytest.mark.e2e
 PROMPT = "bicycle tyres humming on tarmac, a bell rings twice"
 
 
+def reencoded(clip: str, tmp_path: Path) -> Path:
+    """A near copy: other bytes, near pictures (the decision accepts CRF 30)."""
+    out = tmp_path / "crf30.mp4"
+    codec = ["-c:v", "libx264", "-crf", "30", "-preset", "veryfast", "-an"]
+    subprocess.run(["ffmpeg", "-v", "error", "-i", clip, *codec, str(out)], check=True)
+    return out
+
+
 @pytest.fixture
 def versions(local_stack: StackInfo) -> Iterator[tuple[str, str]]:
     """(the stack's version, a new one); the stack is switched back afterwards."""
@@ -40,12 +48,7 @@ def test_a_new_model_version_reuses_the_library_and_never_the_old_sound(
     assert code == 0, first
     assert first["cache"] == "miss" and first["model_version"] == old
     assert first["details"]["fingerprint_source"] == "decoded"
-    near_copy = tmp_path / "bikes-crf30.mp4"  # other bytes, near pictures
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", clip, "-c:v", "libx264", "-crf", "30"]
-        + ["-preset", "veryfast", "-an", str(near_copy)],
-        check=True,
-    )
+    near_copy = reencoded(clip, tmp_path)
 
     info = switch_model_version(new)
     calls = inference_calls(info)  # the new endpoint counts from zero
@@ -82,16 +85,11 @@ def test_a_new_model_version_reuses_the_library_and_never_the_old_sound(
 def test_a_near_copy_seen_first_under_a_new_version_makes_the_sound_once_for_both(
     local_stack: StackInfo, versions: tuple[str, str], clips_dir: Path, tmp_path: Path
 ) -> None:
-    old, new = versions
+    _, new = versions
     clip = str(clips_dir / "sam2_04_coffee.mp4")
     code, first = run_cli(clip, "--prompt", PROMPT, "--out", str(tmp_path / "a"))
     assert code == 0 and first["cache"] == "miss", first
-    near_copy = tmp_path / "coffee-crf30.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", clip, "-c:v", "libx264", "-crf", "30"]
-        + ["-preset", "veryfast", "-an", str(near_copy)],
-        check=True,
-    )
+    near_copy = reencoded(clip, tmp_path)
 
     info = switch_model_version(new)
     calls = inference_calls(info)
