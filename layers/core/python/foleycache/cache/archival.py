@@ -10,13 +10,19 @@ Re-reading a day is harmless: an archived entry is skipped, tagging is
 idempotent. An entry listed in a partition whose last hit is still that day
 has not been hit since: its L2 objects are tagged ``foleycache:archive=true`` (a
 tag-filtered lifecycle rule moves them to Glacier Instant Retrieval), and it
-is taken out of L1 and of both near-duplicate indexes.
+is taken out of L1.
+
+It stays in the near-duplicate index: the index belongs to the fingerprint
+library, which every model version shares (:mod:`foleycache.cache.library`),
+so archiving one version's sound (a cold entry, or a retired version's) must
+not make the video unknown to the others.
 
 A later request for an archived entry is still answered correctly: an exact
 key lookup reads L2, and Glacier Instant Retrieval serves reads in
 milliseconds (at a higher per-GB retrieval price), so the entry is served
-and its hit re-tracked; it is no longer a *near* candidate, so a near
-duplicate of it recomputes once and re-enters the index.
+and its hit re-tracked. A near duplicate of it is verified against the
+library's fingerprint (standard storage) first, so the retrieval is paid
+only for a match that is then served.
 """
 
 from __future__ import annotations
@@ -26,12 +32,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from foleycache.cache import names
-from foleycache.cache.best_effort import attempt
 from foleycache.cache.hit_tracking import today
 from foleycache.cache.names import parse_entry_id
-from foleycache.cache.near_match import alternate_of
 from foleycache.core import metrics as M
-from foleycache.core.keys import CacheKey
 from foleycache.services import Services
 
 ARCHIVE_TAG = {"foleycache:archive": "true"}
@@ -51,19 +54,6 @@ class ArchivalReport:
     archived: int
     days: tuple[str, ...] = ()  # the partitions this run processed, oldest first
     through: str | None = None  # the watermark after the run
-
-
-def _alternate(services: Services, key: CacheKey) -> int | None:
-    """The entry's second find code, read from L2; without it only its own code's postings
-    go (an unreadable L2 must not stop the archival run)."""
-    stored = attempt(
-        services.metrics,
-        M.L2_UNAVAILABLE,
-        "archival L2 read",
-        lambda: services.cache.peek_l2(key),
-        None,
-    )
-    return alternate_of(stored.fingerprint_data) if stored else None
 
 
 def archive_cold_entries(
@@ -112,8 +102,6 @@ def _archive_day(services: Services, day: str) -> tuple[int, int]:
                 services.cache_blobs.set_tags(object_key, ARCHIVE_TAG)
         if services.hot is not None:
             services.hot.delete(names.redis_entry(key))
-        if (near := services.near) is not None:
-            near.remove(key, _alternate(services, key))
         services.catalog.set_archived(entry_id, True)
         archived += 1
     return examined, archived

@@ -1,8 +1,14 @@
 """Retiring a model version's cache entries, in bounded, resumable batches.
 
 Correctness never depends on this: a new ``MODEL_VERSION`` is a new
-namespace, so old entries are simply never addressed again. Invalidation
-only reclaims space: L1 keys are removed with an incremental ``SCAN`` plus
+namespace for the sound, so old entries are simply never addressed again.
+It removes that version's sound only, never the fingerprint library (the
+stored fingerprints, exact-bytes records and near index), which the other
+versions share; the patterns in :mod:`foleycache.cache.names` cannot select
+it. (Retiring a *fingerprint* version would be retiring its library and
+every model's entries under it; a new ``FINGERPRINT_VERSION`` is a new
+library, so nothing depends on that either, and it is not built.)
+Invalidation only reclaims space: L1 keys are removed with an incremental ``SCAN`` plus
 ``UNLINK`` in small batches (no ``KEYS``, no blocking ``DEL``; each batch is
 one short command, so Redis keeps serving), and L2 objects are tagged for
 the archive lifecycle rule rather than deleted, so an operator can still

@@ -119,8 +119,12 @@ L1_HIT_BYTES = Metric("L1HitBytes", Unit.BYTES)
 L2_HIT_BYTES = Metric("L2HitBytes", Unit.BYTES)
 LOOKUP_LATENCY = Metric("LookupLatency", Unit.MILLISECONDS)
 EXACT_MATCH = Metric("ExactHit", Unit.COUNT)
+#: An upload whose fingerprint the library knew (no decode), under any model version.
+FINGERPRINT_FROM_LIBRARY = Metric("FingerprintFromLibrary", Unit.COUNT)
 NEAR_MATCH = Metric("NearHit", Unit.COUNT)
 NEAR_CANDIDATES = Metric("NearCandidates", Unit.COUNT)
+#: A verified near copy of a known video with no sound under this model version yet.
+NEAR_KNOWN_WITHOUT_SOUND = Metric("NearKnownWithoutSound", Unit.COUNT)
 NEAR_REJECTED = Metric("NearRejected", Unit.COUNT)
 KEY_COLLISION_REJECTED = Metric("KeyCollisionRejected", Unit.COUNT)
 NEGATIVE_HIT = Metric("NegativeHit", Unit.COUNT)
@@ -129,7 +133,6 @@ DROP_WITHOUT_PROMPT = Metric("DropWithoutPrompt", Unit.COUNT)
 # --- degraded stores -----------------------------------------------------------------------
 L1_UNAVAILABLE = Metric("L1Unavailable", Unit.COUNT)
 NEAR_INDEX_UNAVAILABLE = Metric("NearIndexUnavailable", Unit.COUNT)
-L2_UNAVAILABLE = Metric("L2Unavailable", Unit.COUNT)
 
 # --- maintenance ---------------------------------------------------------------------------
 #: One per archival run that finished (the "archival not run" alarm watches it).

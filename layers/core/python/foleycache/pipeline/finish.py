@@ -28,14 +28,11 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         track_hit(services, served)
     if state.sha256 and state.fingerprint:
         scope = exact_scope(
-            state.model_version,
-            state.fingerprint_version,
-            state.sha256,
-            state.prompt_md5,
-            state.audio_mode,
+            state.fingerprint_version, state.sha256, state.prompt_md5, state.audio_mode
         )
         served_by = state.served_fingerprint or state.fingerprint
-        remember_exact(services, scope, ExactRecord(served_by, state.outputs))
+        version = state.entry_key().model_version
+        remember_exact(services, scope, ExactRecord(served_by, state.outputs, version))
     job = services.jobs.get(state.job_id)
     timings = {**(job.timings_ms if job else {}), **state.timings_ms}
     services.jobs.update(

@@ -147,6 +147,9 @@ def _store(
         extra={"windows": list(result.windows), "weights_digest": result.weights_digest},
     )
     services.cache.store(entry)
+    if state.fingerprint_data:
+        # Into the library first, so every index member has a fingerprint to verify against.
+        services.library.put(key, state.fingerprint_data)
     if (near := services.near) is not None:
         near.add(key, alternate_of(state.fingerprint_data))
     track_hit(services, key)

@@ -479,9 +479,11 @@ def _instant_job(
     settings = services.settings
     sha = info.sha256_b64 or ""
     prompt_digest = prompt_md5(prompt)
-    scope = exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, prompt_digest, audio_mode)
+    scope = exact_scope(FINGERPRINT_VERSION, sha, prompt_digest, audio_mode)
     record = find_exact(services, scope)
-    if record is None or not record.outputs.get("video"):
+    # Deliverables carry one model version's sound: another version's are never lent.
+    outputs = record.outputs_for(settings.model_version) if record is not None else {}
+    if record is None or not outputs.get("video"):
         return None
     try:
         cache_key = CacheKey(
@@ -490,7 +492,7 @@ def _instant_job(
     except InvalidInput:
         return None
     # The deliverables expire (lifecycle); then the pipeline makes them again.
-    if services.uploads.head(record.outputs["video"]) is None:
+    if services.uploads.head(outputs["video"]) is None:
         return None
     now = services.clock.now()
     return JobRecord(
@@ -506,7 +508,7 @@ def _instant_job(
         fingerprint=cache_key.fingerprint,
         cache_key=str(cache_key),
         model_version=settings.model_version,
-        outputs=dict(record.outputs),
+        outputs=outputs,
         timings_ms={"instant": round((time.perf_counter() - started) * 1000, 3)},
         details={"sha256": sha, "bytes": info.size, "instant": True, "outputs_reused": True},
         owner=owner,

@@ -2,7 +2,9 @@
 
 ``lookup`` checks L1 then L2 under the exact key, verifying any hit against
 the stored fingerprint (equal 64-bit codes are a candidate, never proof),
-then the near-duplicate index. ``lease_or_wait`` coalesces: it re-checks the
+then the near-duplicate index of the fingerprint library, which every model
+version shares: a verified known video with no sound under this version
+sends the job to make it under that video's key. ``lease_or_wait`` coalesces: it re-checks the
 cache, then exactly one concurrent request wins the lease and runs inference;
 the others queue their task tokens on the lease and are resumed by the winner
 when its run ends, to be served its result. If the winner dies, its lease
@@ -13,11 +15,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.core import metrics as M
 from foleycache.core.job import CacheOutcome
+from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
@@ -74,7 +78,10 @@ def _near(
     found = matcher.find(state.entry_key(), fingerprint, alternate_code(fingerprint.vector))
     if found is None:
         return None
-    entry, decision = found
+    near = {"near_of": str(found.key), "near_reason": found.decision.reason}
+    if found.entry is None:
+        return _make_for_known(services, state, found.key, found.fingerprint_data, near)
+    entry = found.entry
     services.metrics.emit(M.NEAR_MATCH)
     # An alias under this video's own key (same audio, this video's fingerprint), so the
     # next copy with these exact pictures is one L1 read. It is not added to the near
@@ -89,10 +96,33 @@ def _near(
             extra={"near_of": str(entry.key)},
         )
     )
-    services.jobs.update(
-        state.job_id, media={"near_of": str(entry.key), "near_reason": decision.reason}
-    )
+    services.jobs.update(state.job_id, media=near)
     return _serve(services, state, CacheOutcome.NEAR, entry)
+
+
+def _make_for_known(
+    services: Services,
+    state: PipelineState,
+    known: CacheKey,
+    fingerprint_data: dict[str, Any],
+    near: dict[str, str],
+) -> PipelineState:
+    """A verified near copy of a known video that has no sound under this model version
+    (a new version, or its sound archived): the sound is made once, under the known
+    video's key, so every copy of it contends for one lease and one GPU run, as they
+    shared one entry before. The entry then carries the known fingerprint, so the
+    known video's exact lookups verify against itself."""
+    services.metrics.emit(M.NEAR_KNOWN_WITHOUT_SOUND)
+    services.jobs.update(state.job_id, cache_key=str(known), media=near)
+    return state.model_copy(
+        update={
+            "fingerprint": known.fingerprint,
+            "fingerprint_data": fingerprint_data,
+            "cache_key": str(known),
+            "next": "lease",
+            "lease_from": state.lease_from or services.clock.now(),
+        }
+    )
 
 
 def lookup(services: Services, state: PipelineState) -> PipelineState:
