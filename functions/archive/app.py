@@ -1,4 +1,5 @@
-"""Scheduled (daily): archive cache entries not hit for ``ARCHIVE_AFTER_DAYS`` days, and
+"""Scheduled (daily): archive cache entries not hit for ``ARCHIVE_AFTER_DAYS`` days,
+catching up any days a missed or failed run left (a failed run lands in its DLQ), and
 the entries of model versions retired by a promotion."""
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ metrics = Metrics()
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     run_day = event.time[:10] if event.get("time") else None
-    report = asdict(archive_cold_entries(services(), run_day))
+
+    def seconds_left() -> float:
+        return float(context.get_remaining_time_in_millis()) / 1000
+
+    report = asdict(archive_cold_entries(services(), run_day, seconds_left))
     report["versions"] = asdict(note_serving_version(services(), run_day))
-    report["retired"] = asdict(sweep_retired(services(), run_day))
+    report["retired"] = asdict(sweep_retired(services(), run_day, seconds_left))
+    logger.info("archival run", extra=report)
     return report

@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from foleycache.adapters.wiring import services
+from foleycache.core import metrics as M
 from foleycache.pipeline.prewarm import prepare_item, row_from
 
 logger = Logger()
@@ -32,7 +33,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         svc.settings.max_prompt_chars,
     )
     plan = prepare_item(svc, row, str(event.get("model_version") or ""))
-    metrics.add_metric(
-        name=f"Prewarm{plan.action.value.title().replace('-', '')}", unit="Count", value=1
-    )
+    svc.metrics.emit(M.PREWARM_ITEM, Action=plan.action.value)
     return plan.to_dict()

@@ -11,14 +11,15 @@ from foleycache.cache import names
 from foleycache.cache.archival import ARCHIVE_TAG
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.hit_tracking import top_entries, track_hit
-from foleycache.cache.repeat_memory import ExactRecord, find_served_exact, remember_exact
+from foleycache.cache.repeat_memory import ExactRecord, find_exact, remember_exact
 from foleycache.cache.retirement import note_serving_version, retire_version, sweep_retired
 from foleycache.core.errors import InvalidInput
-from foleycache.core.job import JobRecord, JobStatus
+from foleycache.core.job import CacheOutcome, JobRecord, JobStatus
 from foleycache.core.keys import CacheKey, prompt_md5
 from foleycache.core.ports import RetiredVersion
 from foleycache.core.rollout import Rollout, canary_point
 from foleycache.pipeline import resolve
+from foleycache.pipeline.fingerprint_upload import job_model_version
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
 from foleycache.settings import ConfigurationError, Settings
@@ -151,23 +152,30 @@ def test_a_prewarm_ends_at_the_entry_without_delivery() -> None:
     assert out.next == "done" and out.audio_key == names.l2_audio(key)
 
 
-def test_exact_records_count_only_under_the_version_the_key_is_routed_to() -> None:
+def test_exact_records_are_routed_by_the_split_and_lend_outputs_only_to_their_version() -> None:
     fps = random_fingerprints(400, seed=3)
     digest = prompt_md5("rain")
     canary = settings(CANDIDATE_MODEL_VERSION="v2", CANARY_SHARE="0.5")
     services = fake_services(settings=canary, catalog=MemoryCatalog())
     rollout = canary.rollout()
     to_candidate = next(fp for fp in fps if rollout.version_for(fp, digest) == "v2")
+    to_stable = next(fp for fp in fps if rollout.version_for(fp, digest) == "foley-ref-1")
     sha = "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg="
-    # Recorded under the stable version (before the canary began): not used for this key.
-    scope_v1 = names.exact_scope("foley-ref-1", 1, sha, digest)
-    remember_exact(services, scope_v1, ExactRecord(to_candidate, {}))
-    assert find_served_exact(services, 1, sha, digest, "replace") is None
-    remember_exact(services, names.exact_scope("v2", 1, sha, digest), ExactRecord(to_candidate, {}))
-    found = find_served_exact(services, 1, sha, digest, "replace")
-    assert found is not None and found[1] == "v2"
-    pinned = find_served_exact(services, 1, sha, digest, "replace", pinned="foley-ref-1")
-    assert pinned is not None and pinned[1] == "foley-ref-1"
+    outputs = {"video": "outputs/job-1/out.mp4"}
+    # The library's record (model-free), made under the stable version before the canary.
+    scope = names.exact_scope(1, sha, digest)
+    remember_exact(services, scope, ExactRecord(to_candidate, outputs, "foley-ref-1"))
+    record = find_exact(services, scope)
+    assert record is not None
+    unpinned = PipelineState(job_id="job-00000001", bucket="b", key="uploads/x.mp4")
+    version = job_model_version(services, unpinned, record.fingerprint, digest)
+    # Routed to the candidate, whose sound the stable version's deliverables do not carry.
+    assert version == "v2" and record.outputs_for(version) == {}
+    assert job_model_version(services, unpinned, to_stable, digest) == "foley-ref-1"
+    assert record.outputs_for("foley-ref-1") == outputs
+    # A prewarm pins its version whatever the split says.
+    pinned = unpinned.model_copy(update={"model_version": "foley-ref-1"})
+    assert job_model_version(services, pinned, record.fingerprint, digest) == "foley-ref-1"
 
 
 # --- the hit ranking -----------------------------------------------------------------------
@@ -271,5 +279,7 @@ def test_metrics_carry_the_version_that_served_each_job() -> None:
     services = fake_services(metrics=metrics)
     services.jobs.create(JobRecord("job-00000001", JobStatus.RUNNING, "rain", 0.0, 0.0))
     key = CacheKey.for_request("0123456789abcdef", "rain", "v2", 1)
-    succeed(services, _state(key, cache="miss"))
-    assert metrics.counts["JobMiss[v2]"] == 1 and "JobMiss[foley-ref-1]" not in metrics.counts
+    succeed(services, _state(key, cache=CacheOutcome.MISS))
+    assert metrics.values("JobByVersion", ModelVersion="v2", Tier="miss") == [1.0]
+    assert metrics.values("JobByVersion", ModelVersion="foley-ref-1") == []
+    assert len(metrics.values("TimeToResultByVersion", ModelVersion="v2")) == 1

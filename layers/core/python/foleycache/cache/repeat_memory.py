@@ -1,12 +1,14 @@
 """What the cache remembers about *uploads*, not videos: exact repeats and recent failures.
 
 Exact repeats: an upload that carries an S3 SHA-256 checksum is answered
-from ``(checksum, prompt)`` before anything is downloaded or decoded. Same
-bytes, prompt and model mean the same deliverables, so the earlier job's
-outputs are copied server-side (no mux, no packaging); if they have expired,
-only the mux and packaging run again. The record lives in Redis (hot) and
-DynamoDB (durable), under the model and fingerprint version, so a new
-version never reuses it.
+from ``(checksum, prompt)`` before anything is decoded. The record lives in
+Redis (hot) and DynamoDB (durable), in the fingerprint library (per
+fingerprint version, shared by every model version): it names the fingerprint
+the bytes are known by, so a new model version skips decoding too. Same bytes,
+prompt *and model version* mean the same deliverables, so the earlier job's
+outputs are copied server-side (no mux, no packaging) only when the record's
+``model_version`` is the job's: a record holds the deliverables of the last
+version that made them, and never lends them to another.
 
 Recent failures (negative cache): an input that failed permanently (bad
 video, over a limit, rejected by the model) is remembered for a short TTL,
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 from foleycache.cache import names
 from foleycache.core import errors
+from foleycache.core import metrics as M
 from foleycache.core.errors import FoleyError
 from foleycache.services import Services
 
@@ -30,16 +33,31 @@ from foleycache.services import Services
 class ExactRecord:
     """What an earlier job with the same bytes and prompt produced."""
 
-    fingerprint: str
+    fingerprint: str  # the code these bytes are known by in the library
     outputs: dict[str, str]  # uploads-bucket keys of its deliverables
+    model_version: str = ""  # whose sound the outputs carry
 
     def to_json(self) -> str:
-        return json.dumps({"fingerprint": self.fingerprint, "outputs": self.outputs})
+        return json.dumps(
+            {
+                "fingerprint": self.fingerprint,
+                "outputs": self.outputs,
+                "model_version": self.model_version,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ExactRecord:
         body = json.loads(text)
-        return cls(str(body["fingerprint"]), dict(body.get("outputs", {})))
+        return cls(
+            str(body["fingerprint"]),
+            dict(body.get("outputs", {})),
+            str(body.get("model_version", "")),
+        )
+
+    def outputs_for(self, model_version: str) -> dict[str, str]:
+        """The deliverables, if they carry this model version's sound; else {}."""
+        return dict(self.outputs) if self.model_version == model_version else {}
 
 
 def find_exact(services: Services, scope: str) -> ExactRecord | None:
@@ -49,34 +67,6 @@ def find_exact(services: Services, scope: str) -> ExactRecord | None:
     if raw is None and services.catalog is not None:
         raw = services.catalog.exact_get(scope)
     return ExactRecord.from_json(raw) if raw else None
-
-
-def find_served_exact(
-    services: Services,
-    fingerprint_version: int,
-    sha256_b64: str,
-    prompt_digest: str,
-    audio_mode: str,
-    pinned: str = "",
-) -> tuple[ExactRecord, str] | None:
-    """An exact record for these bytes and prompt under the version that serves them.
-
-    The version is ``pinned`` (a prewarm) or the canary split's choice, which needs the
-    fingerprint: each serving version's record is read, and one counts only when that
-    version is the one its fingerprint is routed to. A key newly routed to the candidate
-    has no candidate record yet, so it takes the decoding path once.
-    """
-    rollout = services.settings.rollout()
-    for version in (pinned,) if pinned else rollout.versions():
-        scope = names.exact_scope(
-            version, fingerprint_version, sha256_b64, prompt_digest, audio_mode
-        )
-        record = find_exact(services, scope)
-        if record is None:
-            continue
-        if pinned or rollout.version_for(record.fingerprint, prompt_digest) == version:
-            return record, version
-    return None
 
 
 def remember_exact(services: Services, scope: str, record: ExactRecord) -> None:
@@ -130,5 +120,5 @@ def remembered_failure(
         return None
     body = json.loads(raw)
     cls = _error_classes().get(body["code"], FoleyError)
-    services.metrics.count("NegativeHit")
+    services.metrics.emit(M.NEGATIVE_HIT)
     return cls(f"{body['message']} (remembered: this upload and prompt failed recently)")

@@ -13,12 +13,14 @@ retirement are swept too, for jobs that were in flight across the switch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from foleycache.cache.archival import archive_entry
+from foleycache.cache.archival import MIN_SECONDS_FOR_A_DAY, archive_entry
 from foleycache.cache.hit_tracking import today
 from foleycache.cache.names import parse_entry_id
+from foleycache.core import metrics as M
 from foleycache.services import Services
 
 #: Days after the retirement still swept (jobs in flight across the switch).
@@ -60,8 +62,11 @@ def note_serving_version(services: Services, on: str | None = None) -> Retiremen
     return RetirementReport(retired_now=retired, restored_now=restored)
 
 
-def sweep_retired(services: Services, on: str | None = None) -> RetirementReport:
-    """Archive the retired versions' entries found in the day partitions not swept yet."""
+def sweep_retired(
+    services: Services, on: str | None = None, seconds_left: Callable[[], float] | None = None
+) -> RetirementReport:
+    """Archive the retired versions' entries found in the day partitions not swept yet;
+    stops between days when little of the run's time is left (the next run resumes)."""
     registry, catalog = services.versions, services.catalog
     if registry is None or catalog is None:
         return RetirementReport()
@@ -74,11 +79,13 @@ def sweep_retired(services: Services, on: str | None = None) -> RetirementReport
         end = min(run_day, date.fromisoformat(retired.retired_on) + timedelta(STRAGGLER_DAYS))
         day = date.fromisoformat(retired.swept_to)
         while day <= end:
+            if days and seconds_left is not None and seconds_left() < MIN_SECONDS_FOR_A_DAY:
+                break
             for entry_id in catalog.hit_on(day.isoformat()):
                 if parse_entry_id(entry_id).model_version == retired.version:
                     archived += archive_entry(services, entry_id)
             day += timedelta(days=1)
             days += 1
             registry.set_swept_to(retired.version, day.isoformat())  # resumable per day
-    services.metrics.count("ArchivedRetired", archived)
+    services.metrics.emit(M.ARCHIVED_RETIRED, archived)
     return RetirementReport(days_swept=days, archived=archived)

@@ -627,6 +627,14 @@ def request_rollout(
     raise ToolMissing(f"the stack did not apply the rollout change within {timeout_s:.0f} s")
 
 
+def switch_model_version(version: str, timeout_s: float = 180.0) -> StackInfo:
+    """A plain switch: serve ``version`` alone from now on (no candidate), every store
+    kept, as a deploy with a new ``ModelVersion`` does; and point this process at it."""
+    info = request_rollout(version, "", 0.0, timeout_s)
+    use_stack(info)
+    return info
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

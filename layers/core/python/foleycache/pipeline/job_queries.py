@@ -29,7 +29,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from foleycache.cache import names
-from foleycache.cache.repeat_memory import find_served_exact
+from foleycache.cache.names import exact_scope
+from foleycache.cache.repeat_memory import find_exact
+from foleycache.core import metrics as M
 from foleycache.core.errors import FoleyError, InvalidInput, InvalidVideo, NotFound, VideoTooLarge
 from foleycache.core.job import (
     UPLOAD_OWNER_METADATA,
@@ -46,6 +48,7 @@ from foleycache.core.ports import ObjectInfo, PresignedUpload
 from foleycache.fingerprint import FINGERPRINT_VERSION
 from foleycache.media.signed_links import signed_manifests
 from foleycache.pipeline.ingest import api_prompt, pending_job, sha256_b64
+from foleycache.pipeline.job_outcome import record_success
 from foleycache.services import Services
 
 LINK_TTL_S = 3600
@@ -476,16 +479,22 @@ def _instant_job(
     settings = services.settings
     sha = info.sha256_b64 or ""
     prompt_digest = prompt_md5(prompt)
-    found = find_served_exact(services, FINGERPRINT_VERSION, sha, prompt_digest, audio_mode)
-    if found is None or not found[0].outputs.get("video"):
+    scope = exact_scope(FINGERPRINT_VERSION, sha, prompt_digest, audio_mode)
+    record = find_exact(services, scope)
+    if record is None:
         return None
-    record, version = found
+    # The version the canary split routes these bytes to (the stable one without a canary).
+    version = settings.rollout().version_for(record.fingerprint, prompt_digest)
+    # Deliverables carry one model version's sound: another version's are never lent.
+    outputs = record.outputs_for(version)
+    if not outputs.get("video"):
+        return None
     try:
         cache_key = CacheKey(record.fingerprint, prompt_digest, version, FINGERPRINT_VERSION)
     except InvalidInput:
         return None
     # The deliverables expire (lifecycle); then the pipeline makes them again.
-    if services.uploads.head(record.outputs["video"]) is None:
+    if services.uploads.head(outputs["video"]) is None:
         return None
     now = services.clock.now()
     return JobRecord(
@@ -501,7 +510,7 @@ def _instant_job(
         fingerprint=cache_key.fingerprint,
         cache_key=str(cache_key),
         model_version=version,
-        outputs=dict(record.outputs),
+        outputs=outputs,
         timings_ms={"instant": round((time.perf_counter() - started) * 1000, 3)},
         details={"sha256": sha, "bytes": info.size, "instant": True, "outputs_reused": True},
         owner=owner,
@@ -546,7 +555,17 @@ def submit_v1_job(
         if instant is not None:
             if not services.jobs.create(instant):  # a concurrent request with this key won
                 return _replay(services, services.jobs.get(job_id) or instant, digest, options)
-            services.metrics.count("InstantAnswer")
+            services.metrics.emit(M.INSTANT_ANSWER)
+            # Answered now: the sound was there at once (its length is not in the record).
+            now = services.clock.now()
+            record_success(
+                services,
+                CacheOutcome.EXACT.value,
+                instant.created_at,
+                now,
+                0.0,
+                instant.model_version,
+            )
             return _answer(services, instant, options.link_ttl_s)
     details = {
         "sha256": info.sha256_b64 or "",
