@@ -186,6 +186,9 @@ class LocalStack:
         self.servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
         self.server_env: dict[str, str] = {}
         self.specs: dict[str, Any] = {}
+        #: The inference URL the stack started with: a new stable server takes it again when
+        #: it is free (a plain switch replaces the endpoint behind the same URL).
+        self.stable_port = 0
 
     # --- start -----------------------------------------------------------------------
     def start(self) -> StackInfo:
@@ -250,6 +253,7 @@ class LocalStack:
 
         self.router = RuntimeRouter(runtime_port, inference_port)
         self.router.start()
+        self.stable_port = inference_port
         self._start_server(env["MODEL_VERSION"], inference_port)
         install(self.registry)
         if self.artefacts:
@@ -290,13 +294,15 @@ class LocalStack:
 
         assert self.info is not None
         Rollout(stable, candidate, share)  # refuses a bad configuration before any change
-        for version in (stable, candidate):
-            if version and version not in self.servers:
-                self._start_server(version, free_port())
         for version in [v for v in self.servers if v not in (stable, candidate)]:
             proc, _ = self.servers.pop(version)
             proc.terminate()
             proc.wait(timeout=10)
+        for version in (stable, candidate):
+            if version and version not in self.servers:
+                taken = {port for _, port in self.servers.values()}
+                reuse = version == stable and self.stable_port not in taken
+                self._start_server(version, self.stable_port if reuse else free_port())
         env = self.info.env
         routes = {env["SAGEMAKER_ENDPOINT_NAME"]: self.servers[stable][1]}
         if candidate:
