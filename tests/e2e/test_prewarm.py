@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from foleycache.local.stack import StackInfo, read_stack
+from foleycache.local.stack import StackInfo, read_stack, switch_model_version
 
 pytestmark = pytest.mark.e2e
 
@@ -146,7 +146,18 @@ def _run(clips_dir: Path, name: str, prompt: str) -> dict[str, Any]:
 def test_candidate_prewarm_of_the_top_pairs_then_promotion_serves_them_as_hits(
     local_stack: StackInfo, clips_dir: Path
 ) -> None:
-    stable = _stack().env["MODEL_VERSION"]
+    original = _stack().env["MODEL_VERSION"]
+    # A stable version of this test's own: the top-N ranking is per version, and the other
+    # tests on this session's stack hit their own pairs under the stack's version.
+    stable = "e2e-prewarm-stable"
+    switch_model_version(stable)
+    try:
+        _prewarm_then_promote(clips_dir, stable)
+    finally:
+        switch_model_version(original)
+
+
+def _prewarm_then_promote(clips_dir: Path, stable: str) -> None:
     candidate = "e2e-candidate-2"
     prompt = "rollout e2e: gravel footsteps"
     for _ in range(2):  # the two top pairs: hit twice
