@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -49,13 +50,27 @@ def plan(only: set[str]) -> list[tuple[str, list[str]]]:
     return steps
 
 
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(script: str, args: list[str]) -> dict[str, object]:
+    """One benchmark; its wall time and the CPU seconds of it and every process it waited
+    for (moto, redis-server and ffmpeg included): on shared cores the CPU seconds say what
+    a quiet machine would take (wall >= CPU / cores), the wall time what this one took."""
     print(f"== {script} {' '.join(args)}", flush=True)
-    started = time.perf_counter()
+    started, cpu_before = time.perf_counter(), children_cpu_s()
     rc = subprocess.call([sys.executable, str(BENCH / script), *args], cwd=BENCH.parent)
-    wall = time.perf_counter() - started
-    print(f"== {script}: exit {rc}, {wall:.0f} s", flush=True)
-    return {"name": Path(script).stem, "args": args, "rc": rc, "wall_s": round(wall, 1)}
+    wall, cpu = time.perf_counter() - started, children_cpu_s() - cpu_before
+    print(f"== {script}: exit {rc}, {wall:.0f} s wall, {cpu:.0f} CPU s", flush=True)
+    return {
+        "name": Path(script).stem,
+        "args": args,
+        "rc": rc,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+    }
 
 
 def main() -> None:
@@ -77,6 +92,8 @@ def main() -> None:
         if script == "report.py":
             # The report quotes this run: write the record first.
             record["wall_s"] = round(time.perf_counter() - started, 1)
+            record["cpu_s"] = round(sum(float(str(b["cpu_s"])) for b in benches), 1)
+            record["load_end"] = [round(x, 2) for x in os.getloadavg()]
             record["finished"] = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
             (RESULTS / "bench_run.json").write_text(json.dumps(record, indent=2) + "\n")
         benches.append(run(script, extra))
