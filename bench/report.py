@@ -334,9 +334,7 @@ def plot_latency_by_tier(results: dict[str, Data], out: Path) -> bool:
         ax.set_ylabel("ms, pipeline steps (no GPU, no mux)")
         ax.set_title("replay_bench: every request of every scenario")
     fig.suptitle("Latency by cache tier")
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save(fig, out)
     return True
 
 
@@ -360,9 +358,7 @@ def plot_index_lookup(cache: Data | None, out: Path) -> bool:
     ax.set_ylabel("lookup ms (Redis, real server)")
     ax.set_title("cache_bench: near-index lookup time against table size")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save(fig, out)
     return True
 
 
@@ -415,24 +411,19 @@ def plot_fingerprint_distances(fp: Data | None, out: Path) -> bool:
         "fingerprint_eval: distances, positives vs negatives "
         f"(fingerprint v{fp.get('fingerprint_version')})"
     )
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    _save(fig, out)
     return True
 
 
-def plot_cost(cost: Data | None, out: Path) -> bool:
-    if not cost or not cost.get("scenarios"):
-        return False
-    scenarios = cost["scenarios"]
-    components = [k for k in scenarios[0]["per_1000_with_cache_usd"] if k != "total"]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
-    x = list(range(len(scenarios)))
-    width = 0.38
+def _stacked_bars(ax: Any, scenarios: list[Data], components: list[str], totals: bool) -> None:
+    """With-cache and without-cache bars side by side per scenario, stacked by component
+    (hatched: without)."""
+    x, width = list(range(len(scenarios))), 0.38
     for offset, key, label in (
         (-width / 2, "per_1000_with_cache_usd", "with cache"),
         (width / 2, "per_1000_without_cache_usd", "without"),
     ):
+        without = key == "per_1000_without_cache_usd"
         bottom = [0.0] * len(scenarios)
         for j, comp in enumerate(components):
             vals = [s[key][comp] for s in scenarios]
@@ -442,51 +433,45 @@ def plot_cost(cost: Data | None, out: Path) -> bool:
                 width,
                 bottom=bottom,
                 color=plt.cm.tab10(j),
-                label=comp if offset < 0 else None,
-                edgecolor="white" if key.endswith("without_cache_usd") else None,
-                hatch="//" if key.endswith("without_cache_usd") else None,
+                label=None if without else comp,
+                edgecolor="white" if without else None,
+                hatch="//" if without else None,
             )
             bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-        for i, total in enumerate(bottom):
-            ax.text(
-                i + offset, total, f"${total:.1f}\n{label}", ha="center", va="bottom", fontsize=7
-            )
+        if totals:
+            for i, total in enumerate(bottom):
+                text = f"${total:.1f}\n{label}"
+                ax.text(i + offset, total, text, ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [s["scenario"] for s in scenarios])
     ax.set_ylabel("USD per 1,000 videos")
-    ax.set_title(
-        f"GPU {cost['gpu_seconds_per_inference_assumed']:g} s/run assumed ({cost['gpu_instance']})"
-    )
+
+
+def plot_cost(cost: Data | None, out: Path) -> bool:
+    if not cost or not cost.get("scenarios"):
+        return False
+    scenarios = cost["scenarios"]
+    components = [k for k in scenarios[0]["per_1000_with_cache_usd"] if k != "total"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    _stacked_bars(ax, scenarios, components, totals=True)
+    assumed = cost["gpu_seconds_per_inference_assumed"]
+    ax.set_title(f"GPU {assumed:g} s/run assumed ({cost['gpu_instance']})")
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(components), fontsize=8)
-    # Everything but the GPU, where the cache's own costs show.
-    for offset, key in (
-        (-width / 2, "per_1000_with_cache_usd"),
-        (width / 2, "per_1000_without_cache_usd"),
-    ):
-        bottom = [0.0] * len(scenarios)
-        for j, comp in enumerate(c for c in components if c != "gpu"):
-            vals = [s[key][comp] for s in scenarios]
-            ax2.bar(
-                [i + offset for i in x],
-                vals,
-                width,
-                bottom=bottom,
-                color=plt.cm.tab10(j),
-                hatch="//" if key.endswith("without_cache_usd") else None,
-                edgecolor="white" if key.endswith("without_cache_usd") else None,
-            )
-            bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-    ax2.set_xticks(x, [s["scenario"] for s in scenarios])
+    # Everything but the GPU, where the cache's own costs show (same colours: gpu is last).
+    _stacked_bars(ax2, scenarios, [c for c in components if c != "gpu"], totals=False)
     ax2.set_title("the same, GPU left out (hatched: without cache)")
-    ax2.set_ylabel("USD per 1,000 videos")
     fig.suptitle(
         "cost_model: cost per 1,000 videos by scenario "
         f"(prices of {cost['prices_believed_current_at']}, re-check)"
     )
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    _save(fig, out, rect=(0, 0.07, 1, 1))
+    return True
+
+
+def _save(fig: Any, out: Path, rect: tuple[float, float, float, float] = (0, 0, 1, 1)) -> None:
+    fig.tight_layout(rect=rect)
     fig.savefig(out, dpi=100)
     plt.close(fig)
-    return True
 
 
 # --- the report ------------------------------------------------------------------------------

@@ -102,33 +102,20 @@ MISS = {
 }
 
 
+FIRST, LOOKUP, LEASE = ["Fingerprint", "ExactRepeat?"], ["Lookup", "Cached?"], ["Lease", "Won?"]
+DELIVER = ["Mux", "Package", "RecordSuccess"]
+
+
 @pytest.mark.parametrize(
     ("decisions", "expected"),
     [
-        (
-            MISS,
-            [
-                "Fingerprint",
-                "ExactRepeat?",
-                "Lookup",
-                "Cached?",
-                "Lease",
-                "Won?",
-                "Inference",
-                "Mux",
-                "Package",
-                "RecordSuccess",
-            ],
-        ),
+        (MISS, [*FIRST, *LOOKUP, *LEASE, "Inference", *DELIVER]),
         (
             {"Fingerprint": [{"next": "lookup"}], "Lookup": [{"next": "mux"}]},
-            ["Fingerprint", "ExactRepeat?", "Lookup", "Cached?", "Mux", "Package", "RecordSuccess"],
+            FIRST + LOOKUP + DELIVER,
         ),
-        (
-            {"Fingerprint": [{"next": "mux"}]},
-            ["Fingerprint", "ExactRepeat?", "Mux", "Package", "RecordSuccess"],
-        ),
-        ({"Fingerprint": [{"next": "done"}]}, ["Fingerprint", "ExactRepeat?", "RecordSuccess"]),
+        ({"Fingerprint": [{"next": "mux"}]}, FIRST + DELIVER),
+        ({"Fingerprint": [{"next": "done"}]}, [*FIRST, "RecordSuccess"]),
         (
             # the lease answered "mux": another job's run finished first
             {
@@ -136,17 +123,7 @@ MISS = {
                 "Lookup": [{"next": "lease"}],
                 "Lease": [{"next": "mux"}],
             },
-            [
-                "Fingerprint",
-                "ExactRepeat?",
-                "Lookup",
-                "Cached?",
-                "Lease",
-                "Won?",
-                "Mux",
-                "Package",
-                "RecordSuccess",
-            ],
+            FIRST + LOOKUP + LEASE + DELIVER,
         ),
     ],
 )
