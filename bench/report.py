@@ -559,11 +559,13 @@ def write_report(results_dir: Path = RESULTS, report: Path = REPORT) -> Path:
     if run:
         lines += [
             f"Last `make bench`: {run['finished']}, **{run['wall_s'] / 60:.1f} min wall, "
-            f"{run.get('cpu_s', 0) / 60:.1f} CPU min** (benchmarks and every process they ran) "
+            f"{run.get('cpu_s', 0) / 60:.1f} CPU min** (each benchmark and what it reaped) "
             f"on {run['cpu_count']} shared cores, load average {run['load_start']} at the start "
             f"and {run.get('load_end', '?')} at the end. Per benchmark, wall / CPU s: "
             + ", ".join(
-                f"{b['name']} {b['wall_s']:.0f} / {b.get('cpu_s', 0):.0f}"
+                f"{b['name']}"
+                + (f" (`{' '.join(b['args'])}`)" if b.get("args") else "")
+                + f" {b['wall_s']:.0f} / {b.get('cpu_s', 0):.0f}"
                 + ("" if b["rc"] == 0 else f" (**exit {b['rc']}**)")
                 for b in run["benches"]
             )

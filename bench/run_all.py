@@ -56,9 +56,9 @@ def children_cpu_s() -> float:
 
 
 def run(script: str, args: list[str]) -> dict[str, object]:
-    """One benchmark; its wall time and the CPU seconds of it and every process it waited
-    for (moto, redis-server and ffmpeg included): on shared cores the CPU seconds say what
-    a quiet machine would take (wall >= CPU / cores), the wall time what this one took."""
+    """One benchmark; its wall time and the CPU seconds of it and the processes it reaped
+    (ffmpeg, the local stack; a redis-server that is terminated but never waited for is
+    missing): on shared cores CPU seconds say more about a quiet machine than wall time."""
     print(f"== {script} {' '.join(args)}", flush=True)
     started, cpu_before = time.perf_counter(), children_cpu_s()
     rc = subprocess.call([sys.executable, str(BENCH / script), *args], cwd=BENCH.parent)
