@@ -141,7 +141,6 @@ class Meter:
         if usage is None:
             return
         service = model.service_model.service_name
-        usage.aws_calls[f"{service}.{model.name}"] += 1
         if service == "s3" and model.name in {"PutObject", "UploadPart"}:
             usage.s3_bytes_in += body_size(params.get("body"))
 
@@ -152,6 +151,7 @@ class Meter:
         if usage is None:
             return
         service = model.service_model.service_name
+        usage.aws_calls[f"{service}.{model.name}"] += 1  # answered: billed, error or not
         if service == "s3" and model.name == "GetObject":
             usage.s3_bytes_out += int(parsed.get("ContentLength") or 0)
         elif service == "dynamodb":
