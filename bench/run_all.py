@@ -33,7 +33,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("e2e_bench.py", []),
     ("api_bench.py", ["--n", "200"]),
     ("encode_vs_repackage.py", ["--repeats", "1"]),
-    ("fingerprint_eval.py", ["--speed-repeats", "1"]),
+    ("fingerprint_eval.py", []),
 ]
 #: Run after every benchmark: they read the results.
 AFTER: list[tuple[str, list[str]]] = [("cost_model.py", []), ("report.py", [])]
