@@ -528,6 +528,16 @@ def cost_section(cost: Data) -> list[str]:
         + ", ".join(f"{t} {1000 * statistics.fmean(v):.3f}/1,000" for t, v in tiers.items())
         + ".",
         "",
+        "How to read it (details: `docs/decisions/0003-cost-model-and-bench-report.md`):",
+        "",
+        "- Without the cache = the miss path less the cache's own states (Fingerprint, Lookup, "
+        "Lease and their Choices) and Valkey; every request pays the GPU.",
+        "- Lambda seconds are this machine's wall times in-process (moto, redis-server, shared "
+        "cores): a busy machine overstates them. They are small beside the GPU either way.",
+        "- Exact repeats are costed through Mux/Package (the replay makes no deliverables); on "
+        "AWS a repeat whose deliverables still exist skips both, so with-cache is an upper bound.",
+        "- The GPU seconds per run are an assumption; GPU cost scales linearly with it.",
+        "",
     ]
     return lines
 
