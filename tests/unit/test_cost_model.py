@@ -117,6 +117,15 @@ DELIVER = ["Mux", "Package", "RecordSuccess"]
         ({"Fingerprint": [{"next": "mux"}]}, FIRST + DELIVER),
         ({"Fingerprint": [{"next": "done"}]}, [*FIRST, "RecordSuccess"]),
         (
+            # known bytes without this model version's sound go straight to the lease
+            {
+                "Fingerprint": [{"next": "lease"}],
+                "Lease": [{"next": "infer"}],
+                "Inference": [{"next": "mux"}],
+            },
+            [*FIRST, *LEASE, "Inference", *DELIVER],
+        ),
+        (
             # the lease answered "mux": another job's run finished first
             {
                 "Fingerprint": [{"next": "lookup"}],

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.hit_tracking import track_hit
 from foleycache.cache.near_match import alternate_of
+from foleycache.core import metrics as M
 from foleycache.core.errors import (
     FoleyError,
     InferenceFailed,
@@ -57,7 +59,7 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
             raise InferenceFailed(
                 f"another job's run for {key} is still in flight; this job does not take it over"
             )
-        services.metrics.count("InferenceStartRetried")
+        services.metrics.emit(M.INFERENCE_START_RETRIED)
         return
     request = InferenceRequest(
         video_uri=f"s3://{state.bucket}/{state.key}",
@@ -73,15 +75,24 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
         # The endpoint answered no: nothing is queued, so a retry must invoke again.
         services.pending.delete(run.inference_id)
         raise
-    services.metrics.count("InferenceCall")
+    services.metrics.emit(M.INFERENCE_CALL)
+    services.metrics.emit(M.INFERENCE_SECONDS_ASKED, state.duration_s)
 
 
-def finish_inference(services: Services, message: dict[str, Any]) -> str:
+@dataclass(frozen=True, slots=True)
+class NoticeHandled:
+    """What one notification did, for the log: ``job_id`` is its correlation id."""
+
+    job_id: str
+    line: str
+
+
+def finish_inference(services: Services, message: dict[str, Any]) -> NoticeHandled:
     """Handle one notification of the endpoint; returns what happened, for the log."""
     notice = services.inference.notice_from(message)
     run = services.pending.get(notice.inference_id)
     if run is None:
-        return f"{notice.inference_id}: nobody waits (a repeated notification)"
+        return NoticeHandled("", f"{notice.inference_id}: nobody waits (a repeated notification)")
     state = PipelineState.model_validate(run.state)
     key = state.entry_key()
     lease = Lease(
@@ -99,7 +110,7 @@ def finish_inference(services: Services, message: dict[str, Any]) -> str:
         release_and_resume(lease, services, "lease")
         services.workflow.fail_task(run.task_token, err.code, str(err))
         services.pending.delete(notice.inference_id)
-        return f"{notice.inference_id}: failed ({err.code})"
+        return NoticeHandled(state.job_id, f"{notice.inference_id}: failed ({err.code})")
     release_and_resume(lease, services, "lookup")
     services.jobs.update(state.job_id, cache=CacheOutcome.MISS)
     done = state.model_copy(
@@ -108,12 +119,13 @@ def finish_inference(services: Services, message: dict[str, Any]) -> str:
             "audio_key": entry.audio_key,
             "next": "mux",
             "lease_token": "",
+            "sound_at": services.clock.now(),
         }
     )
     # Only what this step decided: the rest of the job's state is its own, in its execution.
     services.workflow.resume(run.task_token, resumption(done))
     services.pending.delete(notice.inference_id)
-    return f"{notice.inference_id}: stored {key}"
+    return NoticeHandled(state.job_id, f"{notice.inference_id}: stored {key}")
 
 
 def _store(
@@ -135,10 +147,14 @@ def _store(
         extra={"windows": list(result.windows), "weights_digest": result.weights_digest},
     )
     services.cache.store(entry)
+    if state.fingerprint_data:
+        # Into the library first, so every index member has a fingerprint to verify against.
+        services.library.put(key, state.fingerprint_data)
     if (near := services.near) is not None:
         near.add(key, alternate_of(state.fingerprint_data))
     track_hit(services, key)
     services.jobs.record_timing(state.job_id, "inference", result.inference_ms)
+    services.metrics.emit(M.GPU_SECONDS, result.inference_ms / 1000)
     return entry
 
 
@@ -150,6 +166,7 @@ def release_and_resume(lease: Lease, services: Services, then: str) -> None:
     except LeaseNotOwned:
         log.warning("lease on %s expired before the run ended", lease.key)
         return
+    resumed = {"next": then, "lease_resumed_at": services.clock.now()}
     for waiter in waiters:
-        services.workflow.resume(waiter, {"next": then})  # merged into the waiter's own state
-    services.metrics.count("LeaseWaitersResumed", len(waiters))
+        services.workflow.resume(waiter, resumed)  # merged into the waiter's own state
+    services.metrics.emit(M.LEASE_WAITERS_RESUMED, len(waiters))
