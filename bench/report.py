@@ -528,7 +528,7 @@ def cost_section(cost: Data) -> list[str]:
         + ", ".join(f"{t} {1000 * statistics.fmean(v):.3f}/1,000" for t, v in tiers.items())
         + ".",
         "",
-        "How to read it (details: `docs/decisions/0003-cost-model-and-bench-report.md`):",
+        "How to read it (details: `docs/decisions/0004-cost-model-and-bench-report.md`):",
         "",
         "- Without the cache = the miss path less the cache's own states (Fingerprint, Lookup, "
         "Lease and their Choices) and Valkey; every request pays the GPU.",
