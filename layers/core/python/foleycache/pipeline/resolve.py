@@ -16,10 +16,12 @@ from dataclasses import replace
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
+from foleycache.cache.span_plan import plan_spans
 from foleycache.core.job import CacheOutcome
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
+from foleycache.pipeline.compose import compose_and_store, index_entry, record_partial
 from foleycache.pipeline.stage_timer import QuietStage
 from foleycache.pipeline.state import PipelineState, resumption
 from foleycache.services import Services
@@ -93,11 +95,40 @@ def _near(
     return _serve(services, state, CacheOutcome.NEAR, entry)
 
 
+def _spans(
+    services: Services, state: PipelineState, fingerprint: Fingerprint | None
+) -> PipelineState:
+    """Reuse across cuts: verified shared spans become a plan; the GPU generates the rest.
+
+    Runs only after the exact and whole-video lookups missed. A plan that covers the
+    whole video is composed here (no GPU run); otherwise it travels with the state to
+    the run, which generates only its uncovered spans (``generate.start_inference``).
+    """
+    index = services.spans
+    missed = state.model_copy(update={"next": "lease", "span_plan": {}})
+    if index is None or fingerprint is None or not len(fingerprint.span_codes):
+        return missed
+    found = index.find(state.entry_key(), fingerprint)
+    plan = plan_spans(fingerprint.duration_s, found) if found else None
+    if plan is None:
+        return missed
+    services.metrics.count("SpanPlan")
+    if plan.generate:
+        return state.model_copy(update={"next": "lease", "span_plan": plan.to_dict()})
+    entry = compose_and_store(
+        services, state.entry_key(), plan, state.fingerprint_data, state.job_id, None
+    )
+    index_entry(services, state.entry_key(), state.fingerprint_data)
+    record_partial(services, state.job_id, plan)
+    return _serve(services, state, CacheOutcome.PARTIAL, entry)
+
+
 def lookup(services: Services, state: PipelineState) -> PipelineState:
+    """exact -> whole-video near -> shared spans: each only when the one before missed."""
     timer = QuietStage("lookup")
     fingerprint = _fingerprint(state)
     served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
-    return timer.stamp(served or state.model_copy(update={"next": "lease"}))
+    return timer.stamp(served or _spans(services, state, fingerprint))
 
 
 def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> None:
