@@ -96,6 +96,7 @@ def main() -> None:
                         ):
                             spans.append(span)
                 covered = wrong = 0.0
+                length = sum(p.duration_s for p in v.pieces)  # the grid's last step may overhang
                 errors = []
                 for span in spans:
                     right = 0.0
@@ -105,7 +106,7 @@ def main() -> None:
                             right += inter
                             errors.append(abs(span.offset_s - off))
                     covered += right
-                    wrong += span.duration_s - right
+                    wrong += max(0.0, min(span.end_s, length) - span.start_s - right)
                 positives.append(
                     {
                         "variant": v.path.name,

@@ -34,7 +34,7 @@ _SEED = 0x5A4E
 #: RMS change (in thumbnail standard deviations) under which nothing moved: the motion
 #: half is then ``STILL`` and such a sample is never evidence of a shared span (stills of
 #: one picture at different times would otherwise agree perfectly).
-STILL_RMS = 0.1
+STILL_RMS = 0.03
 STILL = 0
 
 
