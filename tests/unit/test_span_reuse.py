@@ -12,7 +12,7 @@ import pytest
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_index import BLOCKS, MAX_QUERY_WINDOWS
-from foleycache.cache.span_plan import MARGIN_S, SpanPlan, plan_spans
+from foleycache.cache.span_plan import GUARD_S, MARGIN_S, SpanPlan, plan_spans
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
@@ -222,12 +222,12 @@ def test_plan_generates_gaps_with_margins_and_keeps_the_longest_spans() -> None:
     ]
     plan = plan_spans(16.0, found)
     assert plan is not None
-    assert [(r.start_s, r.end_s) for r in plan.reused] == [(2.0, 9.0), (9.3, 15.0)]
-    assert plan.generate == (
-        (0.0, 2.0 + MARGIN_S),
-        (9.0 - MARGIN_S, 9.3 + MARGIN_S),
-        (15.0 - MARGIN_S, 16.0),
-    )
+    g = GUARD_S  # a span's ends inside the video are pulled back before planning
+    ends = [x for r in plan.reused for x in (r.start_s, r.end_s)]
+    assert ends == pytest.approx([2.0 + g, 9.0 - g, 9.3 + g, 15.0 - g])
+    flat = [x for span in plan.generate for x in span]
+    m = MARGIN_S
+    assert flat == pytest.approx([0.0, 2 + g + m, 9 - g - m, 9.3 + g + m, 15 - g - m, 16.0])
     assert plan.reuse_share == pytest.approx(1 - plan.generated_s / 16.0)
 
 
@@ -267,7 +267,8 @@ def test_a_partial_run_asks_only_for_the_uncovered_spans_and_is_finished_by_the_
     state = resolve.lookup(services, query_state(services, extended))
     assert state.next == "lease" and state.span_plan
     plan = SpanPlan.from_dict(state.span_plan)
-    assert plan.generate == ((0.0, 3.0 + MARGIN_S),)
+    edge = 3.0 + GUARD_S + MARGIN_S
+    assert [x for span in plan.generate for x in span] == pytest.approx([0.0, edge])
     lease = Lease(
         services.leases, names.lease_item(state.entry_key()), duration_s=60, clock=services.clock
     )
@@ -275,18 +276,18 @@ def test_a_partial_run_asks_only_for_the_uncovered_spans_and_is_finished_by_the_
     state = state.model_copy(update={"next": "infer", "lease_token": lease.token})
     start_inference(services, state, "token-1")
     (request,) = endpoint.started
-    assert request.spans == ((0.0, 3.0 + MARGIN_S),)
+    assert [x for span in request.spans for x in span] == pytest.approx([0.0, edge])
     assert request.output_uri.endswith(names.generated_audio(inference_id(state.entry_key())))
     finish_inference(services, {"inferenceId": inference_id(state.entry_key())})
     token, resumed = services.workflow.resumed[-1]  # type: ignore[attr-defined]
     assert token == "token-1" and resumed["cache"] == "partial" and resumed["next"] == "mux"
     entry = services.cache.get_l2(state.entry_key())
-    assert entry is not None and entry.extra["composed"]["generated"] == [[0.0, 3.5]]
+    assert entry is not None and entry.extra["composed"]["generated"] == [[0.0, round(edge, 4)]]
     data = services.cache_blobs.get_bytes(entry.audio_key)
     assert data is not None
     new, _ = read_pcm(data)
-    assert np.all(new[: 3 * RATE] == 1000)
-    assert np.array_equal(new[round(3.5 * RATE) :], audio[round(0.5 * RATE) : 20 * RATE])
+    assert np.all(new[: round((3.0 + GUARD_S) * RATE)] == 1000)
+    assert np.array_equal(new[round(edge * RATE) :], audio[round((edge - 3) * RATE) : 20 * RATE])
     job = services.jobs.get("job-00000001")
     assert job is not None and job.cache == "partial"
-    assert job.details["reuse_share"] == pytest.approx(1 - 3.5 / 23.0, abs=1e-3)
+    assert job.details["reuse_share"] == pytest.approx(1 - edge / 23.0, abs=1e-3)

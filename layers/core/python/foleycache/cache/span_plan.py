@@ -17,6 +17,10 @@ from foleycache.fingerprint.span_match import MIN_SPAN_S
 
 #: Context generated on each side of an uncovered gap; the crossfade lies inside it.
 MARGIN_S = 0.5
+#: A verified span's end inside the video is pulled back by this much before planning:
+#: at a cut between two stretches of one scene, verification may run on for up to
+#: 0.15 s past the cut (bench/results/span_eval.json), and that sound must not be reused.
+GUARD_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,9 @@ def plan_spans(duration_s: float, found: list[Found]) -> SpanPlan | None:
     )
     chosen: list[ReusedSpan] = []
     for span, entry in candidates:
-        start, end = span.start_s, min(span.end_s, duration_s)
+        start = span.start_s + (GUARD_S if span.start_s > 0 else 0.0)
+        end = min(span.end_s, duration_s)
+        end -= GUARD_S if end < duration_s else 0.0
         for other in chosen:  # trim to what the longer spans left uncovered
             if other.start_s <= start < other.end_s:
                 start = other.end_s

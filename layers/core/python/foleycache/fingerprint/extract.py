@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from foleycache.fingerprint import cnn, handcrafted
-from foleycache.fingerprint.borders import content_box
+from foleycache.fingerprint.borders import DARK_LEVEL, Box, content_box
 from foleycache.fingerprint.calibration import Calibration, shipped
 from foleycache.fingerprint.hashing import mirror_hyperplanes, simhash
 from foleycache.fingerprint.record import VECTOR_DIM, Fingerprint
@@ -105,7 +105,7 @@ def video_features(path: Path) -> VideoFeatures:
     heads = cnn.embed(greys)
     hands = np.stack([handcrafted.frame_features(c) for c in crops])
     thumbs = np.stack([_thumbnail(box.apply(g)) for g in sampled.signature_frames])
-    span_thumbs = np.stack([_span_thumbnail(box.apply(g)) for g in sampled.span_frames])
+    span_thumbs = np.stack([_span_thumbnail(_own_box(g).apply(g)) for g in sampled.span_frames])
     contrast = np.array([float(g.std()) for g in greys], dtype=np.float32)
     weights = np.clip(contrast / FULL_WEIGHT_CONTRAST, MIN_WEIGHT, 1.0)
     return VideoFeatures(
@@ -124,6 +124,14 @@ def _thumbnail(grey: np.ndarray) -> np.ndarray:
     t = cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
     standard: np.ndarray = (t - t.mean()) / max(float(t.std()), 2.0)
     return standard
+
+
+def _own_box(grey: np.ndarray) -> Box:
+    """The frame's own picture area. Span codes must not depend on other frames: the
+    video-wide box changes when footage with other borders is prepended (a pillarboxed
+    film after a full-frame intro)."""
+    lit = grey >= DARK_LEVEL
+    return content_box([lit.mean(axis=1, dtype=np.float32)], [lit.mean(axis=0, dtype=np.float32)])
 
 
 def _span_thumbnail(grey: np.ndarray) -> np.ndarray:
