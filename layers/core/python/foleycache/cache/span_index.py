@@ -138,7 +138,9 @@ class SpanIndex:
         probes = sorted({b for _, code in queries for b in buckets(code)})
         for store in self._stores():
             members = store.members(names.index_scope(key), probes)
-            found = self._verify(key, fingerprint, _votes(queries, members, key.fingerprint))
+            # Our own code may be stored: lookup only gets here when the entry under it is
+            # another video (a verified key collision), whose shared spans count too.
+            found = self._verify(key, fingerprint, _votes(queries, members))
             if found:
                 return found
         return []
@@ -177,8 +179,6 @@ def _votes(queries: list[tuple[int, int]], members: set[str], own: str) -> dict[
         try:
             fp, sample, code = names.parse_span_member(m)
         except ValueError:
-            continue
-        if fp == own:
             continue
         for bucket in buckets(code):
             by_block.setdefault(bucket, []).append((fp, sample, code))
