@@ -172,7 +172,7 @@ class SpanIndex:
         return out
 
 
-def _votes(queries: list[tuple[int, int]], members: set[str], own: str) -> dict[str, Counter[int]]:
+def _votes(queries: list[tuple[int, int]], members: set[str]) -> dict[str, Counter[int]]:
     """Stored video -> Counter of shifts (stored sample - query sample) voted for."""
     by_block: dict[str, list[tuple[str, int, int]]] = {}
     for m in members:
