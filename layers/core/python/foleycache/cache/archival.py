@@ -4,7 +4,7 @@ Each day it reads exactly one day's hit partition, ``archive_after_days``
 back. An entry listed there whose last hit is still that day has not been
 hit since: its L2 objects are tagged ``foleycache:archive=true`` (a
 tag-filtered lifecycle rule moves them to Glacier Instant Retrieval), and it
-is taken out of L1 and of both near-duplicate indexes.
+is taken out of L1, of both near-duplicate indexes and of the span index.
 
 A later request for an archived entry is still answered correctly: an exact
 key lookup reads L2, and Glacier Instant Retrieval serves reads in
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from foleycache.cache import names
 from foleycache.cache.best_effort import attempt
@@ -24,6 +25,7 @@ from foleycache.cache.hit_tracking import today
 from foleycache.cache.names import parse_entry_id
 from foleycache.cache.near_match import alternate_of
 from foleycache.core.keys import CacheKey
+from foleycache.fingerprint import Fingerprint
 from foleycache.services import Services
 
 ARCHIVE_TAG = {"foleycache:archive": "true"}
@@ -36,9 +38,9 @@ class ArchivalReport:
     archived: int
 
 
-def _alternate(services: Services, key: CacheKey) -> int | None:
-    """The entry's second find code, read from L2; without it only its own code's postings
-    go (an unreadable L2 must not stop the archival run)."""
+def _stored_fingerprint(services: Services, key: CacheKey) -> dict[str, Any]:
+    """The entry's stored fingerprint, read from L2; empty when unreadable (then only its
+    own code's near postings go: an unreadable L2 must not stop the archival run)."""
     stored = attempt(
         services.metrics,
         "L2Unavailable",
@@ -46,7 +48,7 @@ def _alternate(services: Services, key: CacheKey) -> int | None:
         lambda: services.cache.peek_l2(key),
         None,
     )
-    return alternate_of(stored.fingerprint_data) if stored else None
+    return dict(stored.fingerprint_data) if stored else {}
 
 
 def archive_cold_entries(services: Services, on: str | None = None) -> ArchivalReport:
@@ -66,8 +68,12 @@ def archive_cold_entries(services: Services, on: str | None = None) -> ArchivalR
                 services.cache_blobs.set_tags(object_key, ARCHIVE_TAG)
         if services.hot is not None:
             services.hot.delete(names.redis_entry(key))
+        fingerprint_data = _stored_fingerprint(services, key)
         if (near := services.near) is not None:
-            near.remove(key, _alternate(services, key))
+            near.remove(key, alternate_of(fingerprint_data) if fingerprint_data else None)
+        if (spans := services.spans) is not None and fingerprint_data:
+            # Nor a source of shared spans: its sound is no longer on the hot storage class.
+            spans.remove(key, Fingerprint.from_dict(fingerprint_data))
         services.catalog.set_archived(entry_id, True)
         archived += 1
     services.metrics.count("Archived", archived)
