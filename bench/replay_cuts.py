@@ -43,6 +43,7 @@ from replay_bench import DEFAULT_CLIPS, REPO, Stack, run_pipeline, start_stack
 from foleycache.cache import span_index
 from foleycache.core.job import JobRecord, JobStatus, new_job_id
 from foleycache.core.ports import InferenceNotice, InferenceRequest, InferenceResult
+from foleycache.fingerprint.span_match import MIN_SPAN_S
 from foleycache.local.cut_variants import Piece, Variant, make_variant, probe
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
@@ -148,9 +149,13 @@ def workload(clips: list[Path], work: Path, seed: int) -> list[tuple[str, str, V
     return out
 
 
-def shared_with_past(variant: Variant, seen: list[tuple[Path, float, float]]) -> float:
-    """Seconds of ``variant`` whose frames (clip, time) were in an earlier request."""
-    total = 0.0
+def shared_with_past(
+    variant: Variant, seen: list[tuple[Path, float, float]]
+) -> tuple[float, float]:
+    """Seconds of ``variant`` whose frames (clip, time) were in an earlier request; and of
+    those, the seconds in contiguous shared stretches of at least ``MIN_SPAN_S`` (what a
+    rule that refuses shorter evidence can reuse at best)."""
+    total = long = 0.0
     for start, end, clip, offset in variant.truth():
         covered: list[tuple[float, float]] = []
         for c, a, b in seen:
@@ -159,13 +164,16 @@ def shared_with_past(variant: Variant, seen: list[tuple[Path, float, float]]) ->
                 if hi > lo:
                     covered.append((lo, hi))
         covered.sort()
-        at = -1e9
+        merged: list[list[float]] = []
         for lo, hi in covered:
-            lo = max(lo, at)
-            if hi > lo:
-                total += hi - lo
-                at = hi
-    return total
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        for lo, hi in merged:
+            total += hi - lo
+            long += hi - lo if hi - lo >= MIN_SPAN_S else 0.0
+    return total, long
 
 
 def wrong_seconds(served: np.ndarray, expected: np.ndarray) -> float:
@@ -257,6 +265,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+#: Per prompt, the (clip, start, end) frames requested so far: the oracle's memory.
 SEEN: dict[str, list[tuple[Path, float, float]]] = {}
 
 
@@ -286,7 +295,7 @@ def replay_one(
         JobRecord(job_id, JobStatus.PENDING, prompt, now, now, settings.uploads_bucket, key)
     )
     seen = SEEN.setdefault(prompt, [])
-    oracle_s = shared_with_past(variant, seen)
+    oracle_s, reusable_s = shared_with_past(variant, seen)
     before = model.generated_s
     t0 = time.perf_counter()
     state = run_pipeline(
@@ -312,6 +321,7 @@ def replay_one(
         "outcome": state.cache,
         "duration_s": round(duration, 3),
         "oracle_shared_s": round(oracle_s, 3),
+        "oracle_shared_3s_s": round(reusable_s, 3),
         "generated_s": round(generated, 3),
         "saved_s": round(max(0.0, duration - generated), 3)
         if state.cache != "exact"
@@ -332,6 +342,7 @@ def summarise(
 ) -> dict[str, Any]:
     variants = [r for r in rows if r["kind"] not in {"original"}]
     oracle = sum(r["oracle_shared_s"] for r in rows)
+    oracle_long = sum(r["oracle_shared_3s_s"] for r in rows)
     saved = sum(min(r["saved_s"], r["duration_s"]) for r in rows)
     by_kind: dict[str, dict[str, float]] = {}
     for r in variants:
@@ -351,6 +362,8 @@ def summarise(
         "oracle_shared_s": round(oracle, 2),
         "saved_s": round(saved, 2),
         "saved_vs_oracle": round(saved / oracle, 4) if oracle else None,
+        "oracle_shared_in_3s_stretches_s": round(oracle_long, 2),
+        "saved_vs_oracle_3s_stretches": round(saved / oracle_long, 4) if oracle_long else None,
         "wrong_reuse_s": round(sum(r["wrong_s"] for r in rows), 2),
         "wrong_reuse_requests": sum(r["wrong_s"] > 0 for r in rows),
         "outcomes": {

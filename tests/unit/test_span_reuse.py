@@ -25,7 +25,7 @@ from foleycache.pipeline.compose import compose, read_pcm, write_pcm
 from foleycache.pipeline.generate import finish_inference, inference_id, start_inference
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
-from tests.fakes import MemoryNearIndex, fake_services
+from tests.fakes import CountingMetrics, MemoryNearIndex, fake_services
 
 MODEL = "foley-ref-1"
 PROMPT = "rain"
@@ -63,7 +63,9 @@ class Recording(MemoryNearIndex):
 
 
 def services_with_index() -> Services:
-    return fake_services(hot_index=Recording(), durable_index=Recording())
+    return fake_services(
+        hot_index=Recording(), durable_index=Recording(), metrics=CountingMetrics()
+    )
 
 
 def store(services: Services, fp: Fingerprint, audio: np.ndarray) -> CacheKey:
@@ -291,3 +293,18 @@ def test_a_partial_run_asks_only_for_the_uncovered_spans_and_is_finished_by_the_
     job = services.jobs.get("job-00000001")
     assert job is not None and job.cache == "partial"
     assert job.details["reuse_share"] == pytest.approx(1 - edge / 23.0, abs=1e-3)
+
+
+def test_a_whole_video_near_match_shifted_in_time_is_not_served_whole() -> None:
+    """Same pictures one second later (other footage at one end, a trim at the other):
+    the signature decision tolerates the shift, the unshifted sound would be out of sync."""
+    services = services_with_index()
+    source_codes = codes(200)
+    stored = fingerprint(source_codes, 1)
+    store(services, stored, RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16))
+    shifted = dataclasses.replace(
+        stored, code=stored.code ^ 1, span_codes=np.concatenate([codes(10), source_codes[:190]])
+    )
+    out = resolve.lookup(services, query_state(services, shifted))
+    assert out.cache != "near"
+    assert services.metrics.counts.get("NearShiftedRejected") == 1  # type: ignore[attr-defined]

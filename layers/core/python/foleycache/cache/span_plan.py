@@ -16,11 +16,11 @@ from foleycache.cache.span_index import Found
 from foleycache.fingerprint.span_match import MIN_SPAN_S
 
 #: Context generated on each side of an uncovered gap; the crossfade lies inside it.
-MARGIN_S = 0.5
+MARGIN_S = 0.25
 #: A verified span's end inside the video is pulled back by this much before planning:
-#: at a cut between two stretches of one scene, verification may run on for up to
-#: 0.15 s past the cut (bench/results/span_eval.json), and that sound must not be reused.
-GUARD_S = 0.2
+#: at a cut between two stretches of one scene, verification ran on for up to 0.08 s
+#: past the cut (bench/results/span_eval.json), and that sound must not be reused.
+GUARD_S = 0.1
 
 
 @dataclass(frozen=True)

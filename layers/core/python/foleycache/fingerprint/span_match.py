@@ -200,6 +200,19 @@ def _rolling_evidence_mean(x: np.ndarray, evidence: np.ndarray, n: int) -> np.nd
     return out
 
 
+def whole_offset_s(query: np.ndarray, source: np.ndarray) -> float | None:
+    """The offset (s) at which two whole videos' span codes align best within +-SEARCH_S;
+    None when either has none. A whole-video near match is served unshifted, so it must
+    align at 0: the signature decision tolerates a second of trim either way, which a
+    copy with other footage at one end and not the other passes while its sound would
+    be out of sync by that second."""
+    if not len(query) or not len(source):
+        return None
+    search = round(SEARCH_S * SPAN_FPS)
+    shift, h = _best_shift(query, source, range(-search, search + 1))
+    return None if h == np.inf else shift / SPAN_FPS
+
+
 def _window(shifts: range, at: int) -> range:
     """Shifts for a slice that starts at query index ``at`` (its index 0)."""
     return range(shifts.start + at, shifts.stop + at)

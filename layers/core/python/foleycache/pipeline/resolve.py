@@ -21,12 +21,16 @@ from foleycache.core.job import CacheOutcome
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
+from foleycache.fingerprint.span_match import whole_offset_s
 from foleycache.pipeline.compose import compose_and_store, index_entry, record_partial
 from foleycache.pipeline.stage_timer import QuietStage
 from foleycache.pipeline.state import PipelineState, resumption
 from foleycache.services import Services
 
 log = logging.getLogger(__name__)
+
+#: Largest offset at which a whole-video near match is served as it is (one span step).
+WHOLE_OFFSET_S = 0.1
 
 
 def _fingerprint(state: PipelineState) -> Fingerprint | None:
@@ -75,6 +79,15 @@ def _near(
     if found is None:
         return None
     entry, decision = found
+    offset = whole_offset_s(
+        fingerprint.span_codes, Fingerprint.from_dict(entry.fingerprint_data).span_codes
+    )
+    if offset is not None and abs(offset) > WHOLE_OFFSET_S:
+        # Same pictures, shifted in time (a trim at one end, other footage at the other):
+        # its sound would be out of sync. The span search aligns it exactly instead.
+        services.metrics.count("NearShiftedRejected")
+        log.info("near candidate %s is shifted by %.1f s", entry.key, offset)
+        return None
     services.metrics.count("NearHit")
     # An alias under this video's own key (same audio, this video's fingerprint), so the
     # next copy with these exact pictures is one L1 read. It is not added to the near
