@@ -161,12 +161,15 @@ def shared_spans(query: np.ndarray, source: np.ndarray, shift_hint: int) -> list
         if int(ev.sum()) < min_len or float(dm[a:b][ev].mean()) > MAX_SPAN_MOTION_H:
             continue
         qa, qb = first + a, first + b
-        third = max(ROLL, (qb - qa) // 3)
+        # One constant offset, judged on the evidence (still samples align anywhere).
+        moving = np.flatnonzero(ev)
+        ea, eb = qa + int(moving[0]), qa + int(moving[-1]) + 1
+        third = max(ROLL, (eb - ea) // 3)
         near = range(shift - 2, shift + 3)
         if (
-            _best_shift(query[qa : qa + third], source, _window(near, qa))[0] - qa != shift
-            or _best_shift(query[qb - third : qb], source, _window(near, qb - third))[0]
-            - (qb - third)
+            _best_shift(query[ea : ea + third], source, _window(near, ea))[0] - ea != shift
+            or _best_shift(query[eb - third : eb], source, _window(near, eb - third))[0]
+            - (eb - third)
             != shift
         ):
             continue
