@@ -176,20 +176,20 @@ def shared_with_past(
     return total, long
 
 
-def wrong_seconds(served: np.ndarray, expected: np.ndarray) -> float:
-    """Seconds whose 10 ms blocks carry another frame's timecode (crossfades excluded:
-    a block whose samples are not one timecode is a join, not a verdict)."""
+def wrong_blocks(served: np.ndarray, expected: np.ndarray) -> list[float]:
+    """Start times of the 10 ms blocks that carry another frame's timecode (crossfades
+    excluded: a block whose samples are not one timecode is a join, not a verdict)."""
     block = RATE // 100
     n = min(len(served), len(expected)) // block
-    wrong = 0
+    wrong: list[float] = []
     for i in range(n):
         s = served[i * block : (i + 1) * block]
         if s.min() != s.max() or s[0] == 0:
             continue  # crossfade, or silence
         e = expected[i * block : (i + 1) * block]
         if not np.any(np.abs(e.astype(np.int32) - int(s[0])) <= 1):
-            wrong += 1
-    return wrong / 100.0
+            wrong.append(i / 100.0)
+    return wrong
 
 
 class CountingStore:
@@ -307,7 +307,8 @@ def replay_one(
     with wave.open(io.BytesIO(body), "rb") as w:
         served = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
     duration = state.duration_s
-    wrong = wrong_seconds(served, model.expected(uri, len(served)))
+    wrong_at = wrong_blocks(served, model.expected(uri, len(served)))
+    wrong = len(wrong_at) / 100.0
     for start, end, clip, offset in variant.truth():
         seen.append((clip, start + offset, end + offset))
     row = {
@@ -327,6 +328,8 @@ def replay_one(
         if state.cache != "exact"
         else round(duration, 3),
         "wrong_s": wrong,
+        "wrong_at_s": wrong_at[:10],
+        "truth_end_s": round(sum(p.duration_s for p in variant.pieces), 3),
         "ms": round(ms, 1),
     }
     print(
