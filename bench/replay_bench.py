@@ -374,7 +374,7 @@ def _waited(services: Services, state: PipelineState, token: str, step: Any) -> 
 def run_pipeline(services: Services, state: PipelineState) -> PipelineState:
     """The state machine's cache path (Mux/Package only copy bytes and are left out)."""
     state = fingerprint_upload(services, state)
-    if state.next != "mux":
+    if state.next not in ("mux", "lease"):  # known bytes go to the lease (ExactRepeat?)
         state = lookup(services, state)
     if state.next != "mux":
         state = _waited(services, state, "lease", lambda: lease_or_wait(services, state, "lease"))

@@ -9,6 +9,7 @@ from typing import Any
 from foleycache.core.errors import NotFound, StorageUnavailable
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.lease import LeaseRecord
+from foleycache.core.metrics import Metric
 from foleycache.core.ports import ObjectInfo, PendingRun, PresignedUpload
 from foleycache.services import Services
 
@@ -93,6 +94,10 @@ class MemoryBlobStore:
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))
 
+    def list_page(self, prefix: str, after: str, limit: int) -> tuple[list[str], bool]:
+        keys = [k for k in self.list_keys(prefix) if k > after]
+        return keys[:limit], len(keys) > limit
+
 
 class MemoryHotCache:
     def __init__(self) -> None:
@@ -132,6 +137,20 @@ class MemoryHotCache:
         self._check()
         return self.delete(*[k for k in list(self.data) if fnmatch.fnmatchcase(k, pattern)])
 
+    def delete_matching_page(self, pattern: str, cursor: int, batch: int) -> tuple[int, int]:
+        """Like SCAN: an opaque cursor (here 1 + a position in key order), 0 once the
+        scan is complete; keys removed meanwhile do not make it skip others."""
+        import fnmatch
+
+        self._check()
+        position = max(cursor - 1, 0)
+        keys = sorted(self.data)[position : position + batch]
+        found = [k for k in keys if fnmatch.fnmatchcase(k, pattern)]
+        self.delete(*found)
+        kept = position + len(keys) - len(found)
+        next_cursor = 0 if kept >= len(self.data) else kept + 1
+        return next_cursor, len(found)
+
 
 class MemoryLeaseStore:
     """Same conditions as the DynamoDB adapter, evaluated on a dict."""
@@ -146,7 +165,7 @@ class MemoryLeaseStore:
             return old
         self.items[record.key] = record
         self.waiters.pop(record.key, None)  # a put replaces the whole item, as in DynamoDB
-        return None
+        return old  # None, or the expired lease it replaced (a takeover)
 
     def delete_if_owner(self, key: str, owner: str) -> list[str] | None:
         old = self.items.get(key)
@@ -242,17 +261,20 @@ class MemoryPendingRuns:
 
 
 class CountingMetrics:
+    """Every emit, checked against the catalogue's dimensions as the real sink checks them."""
+
     def __init__(self) -> None:
         self.counts: dict[str, float] = {}
+        self.points: list[tuple[str, float, dict[str, str]]] = []
 
-    def count(self, name: str, value: float = 1.0) -> None:
-        self.counts[name] = self.counts.get(name, 0) + value
+    def emit(self, metric: Metric, value: float = 1.0, **dimensions: str) -> None:
+        metric.check(dimensions)
+        self.counts[metric.name] = self.counts.get(metric.name, 0) + value
+        self.points.append((metric.name, value, dict(dimensions)))
 
-    def timing_ms(self, name: str, ms: float) -> None:
-        self.count(name + ".n")
-
-    def size_bytes(self, name: str, n: float) -> None:
-        self.count(name, n)
+    def values(self, name: str, **dimensions: str) -> list[float]:
+        """The values emitted under ``name`` whose dimensions include ``dimensions``."""
+        return [v for n, v, d in self.points if n == name and dimensions.items() <= d.items()]
 
 
 class MemoryNearIndex:
@@ -283,6 +305,7 @@ class MemoryCatalog:
         self.exact: dict[str, str] = {}
         self.last: dict[str, tuple[str, bool]] = {}
         self.days: dict[str, set[str]] = {}
+        self.watermark: str | None = None
 
     def exact_get(self, scope: str) -> str | None:
         return self.exact.get(scope)
@@ -307,6 +330,13 @@ class MemoryCatalog:
         day, _ = self.last[entry_id]
         self.last[entry_id] = (day, archived)
 
+    def archived_through(self) -> str | None:
+        return self.watermark
+
+    def set_archived_through(self, day: str) -> None:
+        if self.watermark is None or self.watermark < day:
+            self.watermark = day
+
 
 def fake_services(**overrides: Any) -> Services:
     """Services wired to the in-memory fakes; keyword arguments replace single ports."""
@@ -323,6 +353,7 @@ def fake_services(**overrides: Any) -> Services:
         "workflow": RecordingWorkflow(),
         "pending": MemoryPendingRuns(),
         "clock": FakeClock(),
+        "metrics": CountingMetrics(),
     }
     parts.update(overrides)
     return Services(**parts)

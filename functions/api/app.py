@@ -50,6 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from foleycache.adapters.s3_blobs import S3BlobStore
 from foleycache.adapters.s3_upload_links import S3UploadLinks
 from foleycache.adapters.wiring import services
+from foleycache.core import metrics as M
 from foleycache.core.errors import (
     FoleyError,
     InvalidInput,
@@ -305,6 +306,8 @@ def _responses(*codes: int, ok: dict[int, Any]) -> dict[int, Any]:
 @app.exception_handler(FoleyError)  # type: ignore[untyped-decorator]
 def foley_error(exc: FoleyError) -> Response[dict[str, str]]:
     status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 500)
+    if isinstance(exc, InvalidInput):
+        services().metrics.emit(M.REJECTED, Class=exc.code)
     if status >= 500:
         logger.warning("request failed", extra={"code": exc.code, "error": str(exc)})
     response = _error_body(status, str(exc), exc.code)

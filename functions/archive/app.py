@@ -1,4 +1,5 @@
-"""Scheduled (daily): archive cache entries not hit for ``ARCHIVE_AFTER_DAYS`` days."""
+"""Scheduled (daily): archive cache entries not hit for ``ARCHIVE_AFTER_DAYS`` days,
+catching up any days a missed or failed run left (a failed run lands in its DLQ)."""
 
 from __future__ import annotations
 
@@ -23,4 +24,8 @@ metrics = Metrics()
 @event_source(data_class=EventBridgeEvent)
 def handler(event: EventBridgeEvent, context: LambdaContext) -> dict[str, Any]:
     run_day = event.time[:10] if event.get("time") else None
-    return asdict(archive_cold_entries(services(), run_day))
+    report = archive_cold_entries(
+        services(), run_day, lambda: context.get_remaining_time_in_millis() / 1000
+    )
+    logger.info("archival run", extra=asdict(report))
+    return asdict(report)

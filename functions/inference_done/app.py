@@ -22,7 +22,10 @@ metrics = Metrics()
 @metrics.log_metrics
 @event_source(data_class=SNSEvent)
 def handler(event: SNSEvent, context: LambdaContext) -> dict[str, Any]:
-    handled = [finish_inference(services(), json.loads(r.sns.message)) for r in event.records]
-    for line in handled:
-        logger.info("inference done", extra={"outcome": line})
+    handled = []
+    for record in event.records:
+        done = finish_inference(services(), json.loads(record.sns.message))
+        logger.set_correlation_id(done.job_id or None)  # the job this notice resumed
+        logger.info("inference done", extra={"outcome": done.line})
+        handled.append(done.line)
     return {"handled": handled}

@@ -50,6 +50,7 @@ def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:
         for r in (event.records if records else [])
     ]
     for result in results:
+        logger.set_correlation_id(result.job_id or None)
         logger.info(
             "ingest",
             extra={"job_id": result.job_id, "started": result.started, "reason": result.reason},

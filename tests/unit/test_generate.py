@@ -69,7 +69,8 @@ def test_waiters_are_resumed_to_look_up_after_a_success() -> None:
     start_inference(services, state, "winner")
     finish_inference(services, endpoint.notification(inference_id(state.entry_key())))
     resumed = dict(services.workflow.resumed)  # type: ignore[attr-defined]
-    assert resumed["waiter-a"] == resumed["waiter-b"] == {"next": "lookup"}
+    now = services.clock.now()
+    assert resumed["waiter-a"] == resumed["waiter-b"] == {"next": "lookup", "lease_resumed_at": now}
     assert resumed["winner"]["next"] == "mux"
 
 
@@ -86,7 +87,7 @@ def test_a_result_of_another_model_version_is_refused_and_nothing_is_stored() ->
     assert failed[0] == "winner" and failed[1] == "ModelVersionMismatch"
     assert services.cache.lookup(state.entry_key()) is None
     # The lease is free again and its waiter goes back to contend for it.
-    assert dict(services.workflow.resumed)["waiter"] == {"next": "lease"}  # type: ignore[attr-defined]
+    assert dict(services.workflow.resumed)["waiter"]["next"] == "lease"  # type: ignore[attr-defined]
 
 
 def test_a_repeated_notification_is_answered_once() -> None:
@@ -95,7 +96,7 @@ def test_a_repeated_notification_is_answered_once() -> None:
     start_inference(services, state, "winner")
     notice = endpoint.notification(inference_id(state.entry_key()))
     finish_inference(services, notice)
-    assert "nobody waits" in finish_inference(services, notice)
+    assert "nobody waits" in finish_inference(services, notice).line
     assert len(services.workflow.resumed) == 1  # type: ignore[attr-defined]
 
 
@@ -171,7 +172,7 @@ def test_a_failed_holder_releases_its_lease_and_resumes_its_waiters() -> None:
     fail(
         services, FailedState.model_validate({**state.model_dump(mode="json"), "failure": failure})
     )
-    assert dict(services.workflow.resumed)["waiter"] == {"next": "lease"}  # type: ignore[attr-defined]
+    assert dict(services.workflow.resumed)["waiter"]["next"] == "lease"  # type: ignore[attr-defined]
     assert lease.try_acquire() is None  # free at once, not after the lease runs out
 
 

@@ -35,7 +35,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def test_every_function_has_its_own_role(roles: dict[str, dict[str, Any]]) -> None:
     functions = {r.removesuffix("Role") for r in roles if r.endswith("FunctionRole")}
-    assert len(functions) == 11
+    assert len(functions) == 12
 
 
 #: Actions IAM authorizes on no resource but "*" (a task token is the capability).
@@ -76,3 +76,25 @@ def test_no_function_may_change_bucket_lifecycle_or_delete_objects(
         for statement in _statements(role):
             for action in _as_list(statement["Action"]):
                 assert action not in {"s3:PutLifecycleConfiguration", "s3:DeleteObject"}, name
+
+
+def _actions(role: dict[str, Any]) -> set[str]:
+    return {a for st in _statements(role) for a in _as_list(st["Action"])}
+
+
+def test_invalidation_may_only_list_and_tag_the_cache(roles: dict[str, dict[str, Any]]) -> None:
+    """It reclaims space by tagging for the lifecycle rule: it never deletes an object,
+    and touches neither the table nor the uploads."""
+    role = roles["InvalidateFunctionRole"]
+    granted = _actions(role) - {"sqs:SendMessage"}
+    assert granted == {"s3:ListBucket", "s3:PutObjectTagging"}
+    for statement in _statements(role):
+        if "s3:PutObjectTagging" in _as_list(statement["Action"]):
+            assert all("/cache/*" in str(r) for r in _as_list(statement["Resource"]))
+
+
+def test_a_failed_archival_run_lands_in_its_own_queue(roles: dict[str, dict[str, Any]]) -> None:
+    sends = [
+        st for st in _statements(roles["ArchiveFunctionRole"]) if "sqs:SendMessage" in st["Action"]
+    ]
+    assert sends and all("ArchiveFailureQueue" in str(st["Resource"]) for st in sends)

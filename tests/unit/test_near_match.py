@@ -13,6 +13,7 @@ from foleycache.cache.best_effort import (
     BestEffortNearIndex,
 )
 from foleycache.cache.entry import CacheEntry
+from foleycache.cache.library import FingerprintLibrary
 from foleycache.cache.near_index import FIND_LAYOUTS
 from foleycache.cache.near_match import NearMatcher
 from foleycache.cache.tiered import TieredCache
@@ -58,7 +59,7 @@ def query(bits_flipped: int, prompt: str = "rain") -> CacheKey:
 def test_a_verified_candidate_is_served(monkeypatch: pytest.MonkeyPatch) -> None:
     m, _ = matcher(True, monkeypatch)
     found = m.find(query(4), "new")  # type: ignore[arg-type]
-    assert found is not None and found[0].key == STORED
+    assert found is not None and found.entry is not None and found.entry.key == STORED
 
 
 def test_the_wide_probe_finds_what_the_narrow_one_misses(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,4 +122,74 @@ def test_videos_sharing_an_alternate_code_are_each_tried(monkeypatch: pytest.Mon
         m.add(key, alternate)
     query_key = CacheKey.for_request("5555555555555555", "rain", "m1", 1)  # far from both
     found = m.find(query_key, "new", alternate)  # type: ignore[arg-type]
-    assert found is not None and found[0].fingerprint_data == {"id": "right"}
+    assert found is not None and found.fingerprint_data == {"id": "right"}
+
+
+# --- the library: the index and the fingerprints are shared by every model version -------
+
+
+def library_matcher(
+    monkeypatch: pytest.MonkeyPatch, same: bool = True
+) -> tuple[NearMatcher, TieredCache, FingerprintLibrary]:
+    monkeypatch.setattr(near_match, "Fingerprint", FakeFingerprint)
+    monkeypatch.setattr(
+        near_match, "decide", lambda a, b: MatchDecision(3, 0.99 if same else 0.1, same, "test")
+    )
+    hot, blobs = MemoryHotCache(), MemoryBlobStore()
+    cache = TieredCache(hot, blobs, l1_ttl_s=60)
+    library = FingerprintLibrary(hot, blobs, l1_ttl_s=60)
+    m = NearMatcher(FIND_LAYOUTS, MemoryNearIndex(), MemoryNearIndex(), cache, library=library)
+    return m, cache, library
+
+
+def known(library: FingerprintLibrary, m: NearMatcher, key: CacheKey, name: str) -> None:
+    """As ``generate`` commits a sound: the library's fingerprint, then the index."""
+    library.put(key, {"code": key.fingerprint, "id": name})
+    m.add(key)
+
+
+def test_a_known_video_is_found_under_a_new_model_version_without_its_sound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m, cache, library = library_matcher(monkeypatch)
+    cache.store(CacheEntry(STORED, names.l2_audio(STORED), 5.0, 48000, {"id": "stored"}, 0.0))
+    known(library, m, STORED, "stored")
+    new_version = CacheKey(query(4).fingerprint, STORED.prompt_md5, "m2", 1)
+    found = m.find(new_version, "new")  # type: ignore[arg-type]
+    assert found is not None
+    assert found.key == CacheKey(STORED.fingerprint, STORED.prompt_md5, "m2", 1)
+    assert found.fingerprint_data == {"code": STORED.fingerprint, "id": "stored"}
+    assert found.entry is None  # m1's sound is never offered to m2
+    # Under m1 the same candidate comes with m1's sound.
+    old = m.find(query(4), "new")  # type: ignore[arg-type]
+    assert old is not None and old.entry is not None and old.entry.key == STORED
+
+
+def test_a_known_video_that_fails_verification_is_not_offered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m, _, library = library_matcher(monkeypatch, same=False)
+    known(library, m, STORED, "stored")
+    assert m.find(CacheKey(query(2).fingerprint, STORED.prompt_md5, "m2", 1), "new") is None  # type: ignore[arg-type]
+
+
+def test_a_candidate_with_sound_is_preferred_to_a_nearer_one_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    m, cache, library = library_matcher(monkeypatch)
+    nearer = CacheKey(query(1).fingerprint, STORED.prompt_md5, "m2", 1)
+    farther = CacheKey(query(4).fingerprint, STORED.prompt_md5, "m2", 1)
+    known(library, m, nearer, "nearer")  # known from m1, no m2 sound
+    known(library, m, farther, "farther")
+    cache.store(CacheEntry(farther, names.l2_audio(farther), 5.0, 48000, {"id": "farther"}, 0.0))
+    found = m.find(CacheKey(STORED.fingerprint, STORED.prompt_md5, "m2", 1), "new")  # type: ignore[arg-type]
+    assert found is not None and found.entry is not None and found.key == farther
+
+
+def test_the_library_record_must_carry_its_own_code() -> None:
+    library = FingerprintLibrary(MemoryHotCache(), MemoryBlobStore(), l1_ttl_s=60)
+    with pytest.raises(ValueError):
+        library.put(STORED, {"code": "0000000000000000"})
+    blobs = library.blobs
+    blobs.put_bytes(names.l2_library_fingerprint(STORED), b'{"code": "0000000000000000"}')
+    assert library.get(STORED) is None

@@ -308,3 +308,36 @@ def test_a_whole_video_near_match_shifted_in_time_is_not_served_whole() -> None:
     out = resolve.lookup(services, query_state(services, shifted))
     assert out.cache != "near"
     assert services.metrics.counts.get("NearShiftedRejected") == 1  # type: ignore[attr-defined]
+
+
+def test_a_span_source_is_verified_on_the_library_and_lends_only_this_versions_sound() -> None:
+    """The span index is the library's (every model version finds the same videos); the
+    sound lent must be the lookup's model version's, never another version's."""
+    services = services_with_index()
+    source = fingerprint(codes(200), 1)
+    old_key = CacheKey.for_request(source.hex, PROMPT, "foley-ref-0", source.version)
+    services.cache_blobs.put_bytes(names.l2_audio(old_key), write_pcm(np.ones(20 * RATE), RATE))
+    services.cache.store(
+        CacheEntry(old_key, names.l2_audio(old_key), 20.0, RATE, source.to_dict(), 0.0)
+    )
+    services.library.put(old_key, source.to_dict())
+    assert services.spans is not None
+    services.spans.add(old_key, source)
+    trimmed = fingerprint(source.span_codes[40:160].copy(), 2)
+    out = resolve.lookup(services, query_state(services, trimmed))
+    assert out.next == "lease" and out.span_plan == {} and out.cache is None
+    assert services.metrics.counts.get("SpanCandidates", 0) >= 1  # type: ignore[attr-defined]
+    # This version's sound appears; its entry carries no fingerprint, the library's verifies.
+    new_key = CacheKey.for_request(source.hex, PROMPT, MODEL, source.version)
+    audio = RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16)
+    services.cache_blobs.put_bytes(names.l2_audio(new_key), write_pcm(audio, RATE))
+    services.cache.store(CacheEntry(new_key, names.l2_audio(new_key), 20.0, RATE, {}, 0.0))
+    out = resolve.lookup(services, query_state(services, trimmed, "job-00000002"))
+    assert out.cache == "partial"
+    entry = services.cache.get_l2(out.entry_key())
+    assert entry is not None and entry.extra["composed"]["spans"][0]["source"] == str(new_key)
+    data = services.cache_blobs.get_bytes(entry.audio_key)
+    assert data is not None
+    assert np.array_equal(read_pcm(data)[0], audio[4 * RATE : 16 * RATE])
+    # The new entry is in the library, so its own copies verify against it too.
+    assert services.library.get(out.entry_key()) == trimmed.to_dict()

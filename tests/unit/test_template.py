@@ -254,7 +254,12 @@ def test_scratch_and_delivered_objects_expire(resources: dict[str, dict[str, Any
         }
 
     assert expiring("CacheBucket") == {"work/", "inference/"}
-    assert expiring("UploadsBucket") == {Settings.from_env(SETTINGS_ENV).outputs_prefix}
+    settings = Settings.from_env(SETTINGS_ENV)
+    assert expiring("UploadsBucket") == {settings.outputs_prefix, settings.uploads_prefix}
+    uploads = next(
+        r for r in _lifecycle_rules(resources["UploadsBucket"]) if r.get("Prefix") == "uploads/"
+    )
+    assert uploads["ExpirationInDays"] == {"Ref": "UploadsExpireDays"}  # a documented parameter
 
 
 def test_table_is_one_pay_per_request_table_keyed_pk_sk_with_ttl(

@@ -15,6 +15,7 @@ from foleycache.cache.best_effort import (
     BestEffortHotCache,
     BestEffortNearIndex,
 )
+from foleycache.cache.library import FingerprintLibrary
 from foleycache.cache.near_index import FIND_LAYOUTS, MultiIndexLayout
 from foleycache.cache.tiered import TieredCache
 from foleycache.core.clock import Clock, SystemClock
@@ -73,6 +74,11 @@ class Services:
         )
 
     @property
+    def library(self) -> FingerprintLibrary:
+        """The fingerprints of known videos, shared by every model version."""
+        return FingerprintLibrary(self.hot, self.cache_blobs, l1_ttl_s=self.settings.l1_ttl_s)
+
+    @property
     def near(self) -> NearMatcher | None:
         """The near-duplicate matcher, when a durable index is configured."""
         from foleycache.cache.near_match import NearMatcher
@@ -80,7 +86,12 @@ class Services:
         if self.durable_index is None:
             return None
         return NearMatcher(
-            self.layouts, self.hot_index, self.durable_index, self.cache, self.metrics
+            self.layouts,
+            self.hot_index,
+            self.durable_index,
+            self.cache,
+            self.metrics,
+            library=self.library,
         )
 
     @property
@@ -90,4 +101,6 @@ class Services:
 
         if self.durable_index is None:
             return None
-        return SpanIndex(self.hot_index, self.durable_index, self.cache, self.metrics)
+        return SpanIndex(
+            self.hot_index, self.durable_index, self.cache, self.metrics, library=self.library
+        )

@@ -95,3 +95,26 @@ class DynamoCatalog:
             UpdateExpression="SET archived = :a",
             ExpressionAttributeValues={":a": {"BOOL": archived}},
         )
+
+    def archived_through(self) -> str | None:
+        resp = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": names.archival_watermark_item()}, "sk": {"S": "W"}},
+            ConsistentRead=True,
+        )
+        item = resp.get("Item")
+        return str(item["day"]["S"]) if item else None
+
+    def set_archived_through(self, day: str) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": names.archival_watermark_item()}, "sk": {"S": "W"}},
+                UpdateExpression="SET #day = :day",
+                ConditionExpression="attribute_not_exists(#day) OR #day < :day",
+                ExpressionAttributeNames={"#day": "day"},
+                ExpressionAttributeValues={":day": {"S": day}},
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise

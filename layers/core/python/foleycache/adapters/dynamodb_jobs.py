@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -112,6 +113,21 @@ class DynamoJobStore:
         if "Item" not in resp:
             return None
         return _record(resp["Item"])
+
+    def scan_all(self) -> Iterator[JobRecord]:
+        """Every job record, by a table scan: for the local stack's ``foleycache jobs list``
+        (a deployment lists by owner, through the ByOwner index)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "begins_with(pk, :job)",
+            "ExpressionAttributeValues": {":job": {"S": names.job_item("")}},
+        }
+        while True:
+            resp = self.client.scan(**kwargs)
+            yield from (_record(item) for item in resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     @staticmethod
     def decode_cursor(owner: str, cursor: str) -> dict[str, Any]:

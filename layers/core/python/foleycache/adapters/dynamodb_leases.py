@@ -29,7 +29,7 @@ class DynamoLeaseStore:
 
     def put_if_free(self, record: LeaseRecord, now: float) -> LeaseRecord | None:
         try:
-            self.client.put_item(
+            resp = self.client.put_item(
                 TableName=self.table,
                 Item={
                     **self._key(record.key),
@@ -40,6 +40,7 @@ class DynamoLeaseStore:
                 # free = never taken, or its holder's time is up
                 ConditionExpression="attribute_not_exists(pk) OR expires_at <= :now",
                 ExpressionAttributeValues={":now": {"N": repr(now)}},
+                ReturnValues="ALL_OLD",  # an expired lease replaced: a takeover
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
@@ -49,7 +50,12 @@ class DynamoLeaseStore:
             return LeaseRecord(
                 record.key, str(old.get("owner", "")), float(old.get("expires_at", 0))
             )
-        return None
+        replaced = deserialize_item(resp.get("Attributes", {}))
+        if not replaced:
+            return None
+        return LeaseRecord(
+            record.key, str(replaced.get("owner", "")), float(replaced.get("expires_at", 0))
+        )
 
     def delete_if_owner(self, key: str, owner: str) -> list[str] | None:
         try:

@@ -69,3 +69,11 @@ class RedisHotCache:
         except redis.RedisError as exc:
             raise StorageUnavailable(f"redis SCAN/UNLINK: {exc}") from exc
         return deleted
+
+    def delete_matching_page(self, pattern: str, cursor: int, batch: int) -> tuple[int, int]:
+        try:
+            next_cursor, keys = self.client.scan(cursor=cursor, match=pattern, count=batch)
+            removed = int(self.client.unlink(*keys)) if keys else 0
+        except redis.RedisError as exc:
+            raise StorageUnavailable(f"redis SCAN/UNLINK: {exc}") from exc
+        return int(next_cursor), removed

@@ -185,3 +185,10 @@ class S3BlobStore:
         ):
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
         return keys
+
+    def list_page(self, prefix: str, after: str, limit: int) -> tuple[list[str], bool]:
+        resp = self.client.list_objects_v2(
+            Bucket=self.bucket, Prefix=prefix, StartAfter=after, MaxKeys=min(limit, 1000)
+        )
+        keys = [obj["Key"] for obj in resp.get("Contents", [])]
+        return keys, bool(resp.get("IsTruncated"))

@@ -1,61 +1,96 @@
 """Archival by last hit: the scheduled job's use case.
 
-Each day it reads exactly one day's hit partition, ``archive_after_days``
-back. An entry listed there whose last hit is still that day has not been
-hit since: its L2 objects are tagged ``foleycache:archive=true`` (a
+Each run reads the hit partitions from the day after its watermark (the last
+day it finished) up to ``archive_after_days`` back, oldest first, and moves the
+watermark after each day: a missed or failed run is caught up by the next one,
+and a repeated run finds nothing left to do. Partitions expire 120 days after
+their day (``adapters/dynamodb_catalog.py``), so at most
+:data:`MAX_CATCH_UP_DAYS` are still there to read; a first run reads all of them.
+Re-reading a day is harmless: an archived entry is skipped, tagging is
+idempotent. An entry listed in a partition whose last hit is still that day
+has not been hit since: its L2 objects are tagged ``foleycache:archive=true`` (a
 tag-filtered lifecycle rule moves them to Glacier Instant Retrieval), and it
-is taken out of L1, of both near-duplicate indexes and of the span index.
+is taken out of L1.
+
+It stays in the near-duplicate and span indexes: they belong to the fingerprint
+library, which every model version shares (:mod:`foleycache.cache.library`),
+so archiving one version's sound (a cold entry, or a retired version's) must
+not make the video unknown to the others. (An archived sound lent to a partial
+result is read from Glacier Instant Retrieval in milliseconds, like a served one.)
 
 A later request for an archived entry is still answered correctly: an exact
 key lookup reads L2, and Glacier Instant Retrieval serves reads in
 milliseconds (at a higher per-GB retrieval price), so the entry is served
-and its hit re-tracked; it is no longer a *near* candidate, so a near
-duplicate of it recomputes once and re-enters the index.
+and its hit re-tracked. A near duplicate of it is verified against the
+library's fingerprint (standard storage) first, so the retrieval is paid
+only for a match that is then served.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from foleycache.cache import names
-from foleycache.cache.best_effort import attempt
 from foleycache.cache.hit_tracking import today
 from foleycache.cache.names import parse_entry_id
-from foleycache.cache.near_match import alternate_of
-from foleycache.core.keys import CacheKey
-from foleycache.fingerprint import Fingerprint
+from foleycache.core import metrics as M
 from foleycache.services import Services
 
 ARCHIVE_TAG = {"foleycache:archive": "true"}
 
 
+#: Hit partitions live 120 days and archival reads them 90 days late: 30 are readable.
+MAX_CATCH_UP_DAYS = 30
+#: A run stops between days when less than this is left of its time (the next run
+#: continues from the watermark).
+MIN_SECONDS_FOR_A_DAY = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class ArchivalReport:
-    day: str
+    day: str  # the newest day due (``archive_after_days`` before the run)
     examined: int
     archived: int
+    days: tuple[str, ...] = ()  # the partitions this run processed, oldest first
+    through: str | None = None  # the watermark after the run
 
 
-def _stored_fingerprint(services: Services, key: CacheKey) -> dict[str, Any]:
-    """The entry's stored fingerprint, read from L2; empty when unreadable (then only its
-    own code's near postings go: an unreadable L2 must not stop the archival run)."""
-    stored = attempt(
-        services.metrics,
-        "L2Unavailable",
-        "archival L2 read",
-        lambda: services.cache.peek_l2(key),
-        None,
-    )
-    return dict(stored.fingerprint_data) if stored else {}
-
-
-def archive_cold_entries(services: Services, on: str | None = None) -> ArchivalReport:
+def archive_cold_entries(
+    services: Services, on: str | None = None, seconds_left: Callable[[], float] | None = None
+) -> ArchivalReport:
+    """Archive what is due up to ``on`` (default today), catching up missed days."""
     run_day = date.fromisoformat(on or today(services))
-    day = (run_day - timedelta(days=services.settings.archive_after_days)).isoformat()
+    due = run_day - timedelta(days=services.settings.archive_after_days)
     if services.catalog is None:
-        return ArchivalReport(day, 0, 0)
+        return ArchivalReport(due.isoformat(), 0, 0)
+    through = services.catalog.archived_through()
+    start = due - timedelta(days=MAX_CATCH_UP_DAYS - 1)
+    if through is not None:
+        start = max(start, date.fromisoformat(through) + timedelta(days=1))
+    examined = archived = 0
+    days: list[str] = []
+    day = start
+    while day <= due:
+        if days and seconds_left is not None and seconds_left() < MIN_SECONDS_FOR_A_DAY:
+            break
+        seen, done = _archive_day(services, day.isoformat())
+        examined, archived = examined + seen, archived + done
+        services.catalog.set_archived_through(day.isoformat())
+        days.append(day.isoformat())
+        day += timedelta(days=1)
+    services.metrics.emit(M.ARCHIVED, archived)
+    services.metrics.emit(M.ARCHIVAL_DAYS, len(days))
+    services.metrics.emit(M.ARCHIVAL_RUN)
+    return ArchivalReport(
+        due.isoformat(), examined, archived, tuple(days), services.catalog.archived_through()
+    )
+
+
+def _archive_day(services: Services, day: str) -> tuple[int, int]:
+    """(examined, archived) for one hit partition."""
+    assert services.catalog is not None
     examined = archived = 0
     for entry_id in services.catalog.hit_on(day):
         examined += 1
@@ -68,13 +103,6 @@ def archive_cold_entries(services: Services, on: str | None = None) -> ArchivalR
                 services.cache_blobs.set_tags(object_key, ARCHIVE_TAG)
         if services.hot is not None:
             services.hot.delete(names.redis_entry(key))
-        fingerprint_data = _stored_fingerprint(services, key)
-        if (near := services.near) is not None:
-            near.remove(key, alternate_of(fingerprint_data) if fingerprint_data else None)
-        if (spans := services.spans) is not None and fingerprint_data:
-            # Nor a source of shared spans: its sound is no longer on the hot storage class.
-            spans.remove(key, Fingerprint.from_dict(fingerprint_data))
         services.catalog.set_archived(entry_id, True)
         archived += 1
-    services.metrics.count("Archived", archived)
-    return ArchivalReport(day, examined, archived)
+    return examined, archived

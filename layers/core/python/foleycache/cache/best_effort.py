@@ -17,20 +17,22 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+from foleycache.core import metrics as M
 from foleycache.core.errors import StorageUnavailable
+from foleycache.core.metrics import Metric
 from foleycache.core.ports import HotCache, MetricsSink, NearIndexStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: The metric a failing hot tier counts (dashboards and `cache stats` read it).
-L1_UNAVAILABLE = "L1Unavailable"
+L1_UNAVAILABLE = M.L1_UNAVAILABLE
 #: The metric a failing durable near index counts (reuse missed, not an error).
-NEAR_INDEX_UNAVAILABLE = "NearIndexUnavailable"
+NEAR_INDEX_UNAVAILABLE = M.NEAR_INDEX_UNAVAILABLE
 
 
 class _Guard:
-    def __init__(self, metrics: MetricsSink, metric: str) -> None:
+    def __init__(self, metrics: MetricsSink, metric: Metric) -> None:
         self.metrics = metrics
         self.metric = metric
         self.failures = 0
@@ -40,8 +42,8 @@ class _Guard:
             return call()
         except StorageUnavailable as exc:
             self.failures += 1
-            self.metrics.count(self.metric)
-            log.warning("%s skipped (%s): %s", what, self.metric, exc)
+            self.metrics.emit(self.metric)
+            log.warning("%s skipped (%s): %s", what, self.metric.name, exc)
             return fallback
 
 
@@ -70,11 +72,19 @@ class BestEffortHotCache(_Guard):
             "L1 delete_matching", lambda: self.inner.delete_matching(pattern, batch), 0
         )
 
+    def delete_matching_page(self, pattern: str, cursor: int, batch: int) -> tuple[int, int]:
+        """Down: (0, 0), the scan ends (the keys expire by their TTL)."""
+        return self.attempt(
+            "L1 delete_matching_page",
+            lambda: self.inner.delete_matching_page(pattern, cursor, batch),
+            (0, 0),
+        )
+
 
 class BestEffortNearIndex(_Guard):
     """A :class:`NearIndexStore` that never raises ``StorageUnavailable``."""
 
-    def __init__(self, inner: NearIndexStore, metrics: MetricsSink, metric: str) -> None:
+    def __init__(self, inner: NearIndexStore, metrics: MetricsSink, metric: Metric) -> None:
         super().__init__(metrics, metric)
         self.inner = inner
 
@@ -88,6 +98,8 @@ class BestEffortNearIndex(_Guard):
         return self.attempt("index read", lambda: self.inner.members(scope, buckets), set())
 
 
-def attempt(metrics: MetricsSink, metric: str, what: str, call: Callable[[], T], fallback: T) -> T:
+def attempt(
+    metrics: MetricsSink, metric: Metric, what: str, call: Callable[[], T], fallback: T
+) -> T:
     """One best-effort call on a store that is not wrapped (a maintenance read)."""
     return _Guard(metrics, metric).attempt(what, call, fallback)

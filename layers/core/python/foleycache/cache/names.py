@@ -2,15 +2,33 @@
 DynamoDB items, and the patterns that select a whole version for invalidation.
 
 Why one module: invalidation and archival select names by pattern, so the pattern
-and the names it must match have to be written side by side. Every cache name starts
-with the namespace (model version, then fingerprint version), which is what makes a new
-model or fingerprint algorithm a new namespace that never addresses old entries.
+and the names it must match have to be written side by side.
 
-Redis: ``fc:{namespace}:...`` for everything of one version, ``fc:neg:{model}:...`` for
-remembered failures, ``fc:hit:...`` for the once-a-day hit markers.
-S3 (cache bucket): ``cache/{namespace}/{fingerprint}/{prompt md5}/{entry.json,foley.wav}``.
-DynamoDB (one table, ``pk``/``sk``): ``JOB#``, ``LEASE#``, ``X#`` (exact bytes),
-``E#`` (entry bookkeeping), ``HITDAY#``, ``IX#`` (near index buckets).
+Two kinds of name. What is known of a *video* does not depend on the model: its
+fingerprint, the exact-bytes records (upload bytes -> fingerprint) and the
+near-duplicate index live in the *library*, ``lib:fp{fingerprint version}``, scoped
+by prompt digest and shared by every model version, so a new model finds known
+videos without decoding them. The *sound* does depend on the model: entries live
+under the namespace ``{model version}/fp{fingerprint version}``, which is what makes a
+new model a new namespace that never addresses an old model's sound. A new
+fingerprint version is a new library and a new namespace alike.
+
+Redis: ``fc:{namespace}:e:...`` for entries, ``fc:lib:fp{v}:{prompt md5}:{f,ix}:...``
+and ``fc:lib:fp{v}:{sha}:{prompt md5}[:{mode}]:x`` for the library, ``fc:neg:{model}:...``
+for remembered failures, ``fc:hit:...`` for the once-a-day hit markers. (A model
+version cannot contain ``:``, so ``fc:{model}/*`` never selects the library.)
+S3 (cache bucket): ``cache/{namespace}/{fingerprint}/{prompt md5}/{entry.json,foley.wav}``
+for the sound, ``cache/_library/fp{v}/{fingerprint}/{prompt md5}/fingerprint.json`` for
+the library's fingerprints (a model version cannot start with ``_``, so
+``cache/{model}/`` never selects it; it stays under ``cache/`` for the existing grants).
+DynamoDB (one table, ``pk``/``sk``): ``JOB#``, ``LEASE#``, ``X#`` (exact bytes, library),
+``E#`` (entry bookkeeping), ``HITDAY#``, ``IX#`` (near index buckets, library),
+``ARCHIVAL#`` (how far archival has got).
+
+Before the library, the index and the exact records were namespaced by model version
+too (``fc:{namespace}:...:x``, ``X#{namespace}:...``, ``IX#{namespace}:...``); those
+names are no longer read, so such records are misses (a known upload is decoded once
+more), and ``redis_version_patterns`` still selects the Redis ones of their version.
 """
 
 from __future__ import annotations
@@ -18,7 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from foleycache.core.keys import CacheKey, namespace, validate_model_version
+from foleycache.core.keys import CacheKey, validate_model_version
 
 # --- identities ------------------------------------------------------------------------
 
@@ -34,9 +52,16 @@ def parse_entry_id(text: str) -> CacheKey:
     return CacheKey(fingerprint, digest, model_version, int(fp))
 
 
+def library_namespace(fingerprint_version: int) -> str:
+    """The library of one fingerprint version: shared by every model version."""
+    return f"lib:fp{int(fingerprint_version)}"
+
+
 def index_scope(key: CacheKey) -> str:
-    """Near-duplicate candidates are only ever looked for under one namespace and prompt."""
-    return f"{key.namespace}:{key.prompt_md5}"
+    """Near-duplicate candidates are looked for under one fingerprint version and prompt,
+    in the library: every model version finds the same known videos (the key's model
+    version plays no part)."""
+    return f"{library_namespace(key.fingerprint_version)}:{key.prompt_md5}"
 
 
 def _sha_hex(sha256_b64: str) -> str:
@@ -47,18 +72,15 @@ def _sha_hex(sha256_b64: str) -> str:
 
 
 def exact_scope(
-    model_version: str,
     fingerprint_version: int,
     sha256_b64: str,
     prompt_digest: str,
     audio_mode: str = "replace",
 ) -> str:
-    """The same bytes (S3's SHA-256), prompt and deliverable (audio mode), under one
-    namespace. (``replace``, the default, adds nothing: records made before modes existed
-    stay valid.)"""
-    scope = (
-        f"{namespace(model_version, fingerprint_version)}:{_sha_hex(sha256_b64)}:{prompt_digest}"
-    )
+    """The same bytes (S3's SHA-256), prompt and deliverable (audio mode), in the library of
+    one fingerprint version: any model version finds the fingerprint of bytes it has seen.
+    (``replace``, the default, adds nothing to the name.)"""
+    scope = f"{library_namespace(fingerprint_version)}:{_sha_hex(sha256_b64)}:{prompt_digest}"
     return scope if audio_mode == "replace" else f"{scope}:{audio_mode}"
 
 
@@ -67,6 +89,11 @@ def exact_scope(
 
 def redis_entry(key: CacheKey) -> str:
     return f"fc:{key.namespace}:e:{key.fingerprint}:{key.prompt_md5}"
+
+
+def redis_library_fingerprint(key: CacheKey) -> str:
+    """The fingerprint a known video was stored with (the key's model version plays no part)."""
+    return f"fc:{index_scope(key)}:f:{key.fingerprint}"
 
 
 def redis_exact_record(scope: str) -> str:
@@ -102,8 +129,9 @@ def parse_span_member(member: str) -> tuple[str, int, int]:
 
 
 def redis_version_patterns(model_version: str) -> tuple[str, ...]:
-    """Globs matching every L1 key of one model version (entries, records, index,
-    remembered failures)."""
+    """Globs matching every L1 key of one model version: its sound (entries), remembered
+    failures, and the index and exact records it had before the library. Never the library,
+    which the other model versions share."""
     version = validate_model_version(model_version)
     return (f"fc:{version}/*", f"fc:neg:{version}:*")
 
@@ -132,7 +160,15 @@ def generated_audio(inference_id: str) -> str:
 
 
 def l2_version_prefix(model_version: str) -> str:
+    """Every L2 object of one model version: its sound only (the library is elsewhere)."""
     return f"cache/{validate_model_version(model_version)}/"
+
+
+def l2_library_fingerprint(key: CacheKey) -> str:
+    return (
+        f"cache/_library/fp{int(key.fingerprint_version)}/{key.fingerprint}/{key.prompt_md5}/"
+        "fingerprint.json"
+    )
 
 
 def upload_key(uploads_prefix: str, job_id: str, filename: str) -> str:
@@ -173,3 +209,8 @@ def index_bucket_item(scope: str, bucket: str) -> str:
 def pending_run_item(inference_id: str) -> str:
     """A started inference run and the task token waiting for it."""
     return f"RUN#{inference_id}"
+
+
+def archival_watermark_item() -> str:
+    """The last hit-day partition the archival has processed (it catches up from there)."""
+    return "ARCHIVAL#WATERMARK"

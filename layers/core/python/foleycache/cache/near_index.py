@@ -29,9 +29,10 @@ of accepted copies). Its members carry both codes, ``{code}:{alternate}``, so
 candidates are filtered by their true alternate distance and then looked up
 by their cache key's code.
 
-Buckets are scoped by namespace (model and fingerprint version) and prompt
-digest: a near duplicate is only useful for the same prompt, and scoping
-keeps the buckets of one prompt free of every other prompt's codes.
+Buckets are scoped by fingerprint version and prompt digest, in the library
+that every model version shares (``names.index_scope``): a near duplicate is
+only useful for the same prompt, and scoping keeps the buckets of one prompt
+free of every other prompt's codes.
 """
 
 from __future__ import annotations

@@ -8,18 +8,28 @@ A candidate that fails the decision is never served, whatever its distance.
 Redis holds the hot index; DynamoDB holds the index of everything in L2.
 The durable index is read only when the hot one yields no verified match,
 so Redis being down or having evicted a bucket costs latency, never reuse.
+
+The index and the fingerprints it is verified against belong to the library
+(:mod:`foleycache.cache.library`), shared by every model version; the sound
+does not. So a match is a known video, verified, plus its sound under the
+lookup's model version if that exists. A candidate with sound is preferred to
+a nearer one without (it saves a GPU run); without any, the caller makes the
+sound once under the candidate's key.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
+from foleycache.cache.library import FingerprintLibrary
 from foleycache.cache.near_index import MultiIndexLayout
 from foleycache.cache.tiered import TieredCache
+from foleycache.core import metrics as M
 from foleycache.core.keys import CacheKey
 from foleycache.core.ports import MetricsSink, NearIndexStore, NullMetrics
 from foleycache.fingerprint import Fingerprint, MatchDecision, decide
@@ -35,6 +45,19 @@ def alternate_of(fingerprint_data: Mapping[str, Any]) -> int | None:
     return alternate_code(Fingerprint.from_dict(dict(fingerprint_data)).vector)
 
 
+@dataclass(frozen=True, slots=True)
+class NearMatch:
+    """A known video that passed verification against the query."""
+
+    #: The candidate's key under the lookup's model version.
+    key: CacheKey
+    #: The fingerprint it is known by (the library's record), which the decision used.
+    fingerprint_data: dict[str, Any]
+    decision: MatchDecision
+    #: Its sound under the lookup's model version; None where that version has none yet.
+    entry: CacheEntry | None
+
+
 class NearMatcher:
     def __init__(
         self,
@@ -43,12 +66,16 @@ class NearMatcher:
         durable: NearIndexStore,
         cache: TieredCache,
         metrics: MetricsSink | None = None,
+        *,
+        library: FingerprintLibrary | None = None,
     ) -> None:
         self.layouts = layouts
         self.hot = hot
         self.durable = durable
         self.cache = cache
         self.metrics = metrics or NullMetrics()
+        #: Without a library, candidates are verified against their entry's fingerprint.
+        self.library = library
 
     def _stores(self) -> list[NearIndexStore]:
         return [s for s in (self.hot, self.durable) if s is not None]
@@ -86,10 +113,12 @@ class NearMatcher:
 
     def find(
         self, key: CacheKey, fingerprint: Fingerprint, alternate: int | None = None
-    ) -> tuple[CacheEntry, MatchDecision] | None:
-        """The nearest stored entry that passes verification, narrow layout first."""
+    ) -> NearMatch | None:
+        """The nearest verified known video with sound under the key's model version, narrow
+        layout first; failing that, the nearest verified one without."""
         code = int(key.fingerprint, 16)
         tried: set[int] = {code}
+        soundless: NearMatch | None = None
         for layout in self.layouts:
             query = code if layout.code == "fingerprint" else alternate
             if query is None:
@@ -99,30 +128,37 @@ class NearMatcher:
                 members = store.members(names.index_scope(key), probes)
                 owners = _owners(layout.code, members)
                 candidates = {c for c, own in owners.items() if own - tried}
-                self.metrics.count("NearCandidates", len(candidates))
+                self.metrics.emit(M.NEAR_CANDIDATES, len(candidates))
                 for _distance, hit in layout.within(query, candidates):
                     for other in sorted(owners[hit] - tried):
                         tried.add(other)
                         found = self._verified(key, other, fingerprint)
-                        if found is not None:
+                        if found is not None and found.entry is not None:
                             return found
-        return None
+                        soundless = soundless or found
+        return soundless
 
-    def _verified(
-        self, key: CacheKey, other: int, fingerprint: Fingerprint
-    ) -> tuple[CacheEntry, MatchDecision] | None:
+    def _verified(self, key: CacheKey, other: int, fingerprint: Fingerprint) -> NearMatch | None:
         other_key = CacheKey(
             f"{other:016x}", key.prompt_md5, key.model_version, key.fingerprint_version
         )
-        entry = self.cache.get_l1(other_key) or self.cache.get_l2(other_key)
-        if entry is None:
-            return None
-        decision = decide(Fingerprint.from_dict(entry.fingerprint_data), fingerprint)
+        known = self.library.get(other_key) if self.library is not None else None
+        entry = None
+        if known is None:  # no library record: the entry's own fingerprint, if there is one
+            entry = self._entry(other_key)
+            if entry is None:
+                return None
+            known = entry.fingerprint_data
+        decision = decide(Fingerprint.from_dict(dict(known)), fingerprint)
         if not decision.same:
-            self.metrics.count("NearRejected")
+            self.metrics.emit(M.NEAR_REJECTED)
             log.info("near candidate %s rejected: %s", other_key, decision.reason)
             return None
-        return entry, decision
+        # Only this model version's sound, read after the decision: never another version's.
+        return NearMatch(other_key, dict(known), decision, entry or self._entry(other_key))
+
+    def _entry(self, key: CacheKey) -> CacheEntry | None:
+        return self.cache.get_l1(key) or self.cache.get_l2(key)
 
 
 def _owners(code: str, members: set[str]) -> dict[int, set[int]]:

@@ -1,12 +1,14 @@
 """What the cache remembers about *uploads*, not videos: exact repeats and recent failures.
 
 Exact repeats: an upload that carries an S3 SHA-256 checksum is answered
-from ``(checksum, prompt)`` before anything is downloaded or decoded. Same
-bytes, prompt and model mean the same deliverables, so the earlier job's
-outputs are copied server-side (no mux, no packaging); if they have expired,
-only the mux and packaging run again. The record lives in Redis (hot) and
-DynamoDB (durable), under the model and fingerprint version, so a new
-version never reuses it.
+from ``(checksum, prompt)`` before anything is decoded. The record lives in
+Redis (hot) and DynamoDB (durable), in the fingerprint library (per
+fingerprint version, shared by every model version): it names the fingerprint
+the bytes are known by, so a new model version skips decoding too. Same bytes,
+prompt *and model version* mean the same deliverables, so the earlier job's
+outputs are copied server-side (no mux, no packaging) only when the record's
+``model_version`` is the job's: a record holds the deliverables of the last
+version that made them, and never lends them to another.
 
 Recent failures (negative cache): an input that failed permanently (bad
 video, over a limit, rejected by the model) is remembered for a short TTL,
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 from foleycache.cache import names
 from foleycache.core import errors
+from foleycache.core import metrics as M
 from foleycache.core.errors import FoleyError
 from foleycache.services import Services
 
@@ -30,16 +33,31 @@ from foleycache.services import Services
 class ExactRecord:
     """What an earlier job with the same bytes and prompt produced."""
 
-    fingerprint: str
+    fingerprint: str  # the code these bytes are known by in the library
     outputs: dict[str, str]  # uploads-bucket keys of its deliverables
+    model_version: str = ""  # whose sound the outputs carry
 
     def to_json(self) -> str:
-        return json.dumps({"fingerprint": self.fingerprint, "outputs": self.outputs})
+        return json.dumps(
+            {
+                "fingerprint": self.fingerprint,
+                "outputs": self.outputs,
+                "model_version": self.model_version,
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ExactRecord:
         body = json.loads(text)
-        return cls(str(body["fingerprint"]), dict(body.get("outputs", {})))
+        return cls(
+            str(body["fingerprint"]),
+            dict(body.get("outputs", {})),
+            str(body.get("model_version", "")),
+        )
+
+    def outputs_for(self, model_version: str) -> dict[str, str]:
+        """The deliverables, if they carry this model version's sound; else {}."""
+        return dict(self.outputs) if self.model_version == model_version else {}
 
 
 def find_exact(services: Services, scope: str) -> ExactRecord | None:
@@ -102,5 +120,5 @@ def remembered_failure(
         return None
     body = json.loads(raw)
     cls = _error_classes().get(body["code"], FoleyError)
-    services.metrics.count("NegativeHit")
+    services.metrics.emit(M.NEGATIVE_HIT)
     return cls(f"{body['message']} (remembered: this upload and prompt failed recently)")

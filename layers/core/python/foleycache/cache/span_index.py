@@ -9,7 +9,10 @@ Index: one time-local code per window of ``WINDOW_S`` of a stored video's span c
 (``fingerprint.spans``), every ``STORE_HOP_S``: the bitwise majority of the window's
 samples. Multi-index hashing as in ``near_index``: the 64-bit window code is split into
 ``BLOCKS`` blocks of 16 bits and posted under each block's value (``names.span_bucket``),
-in the near index's stores (Redis hot, DynamoDB durable) under ``names.index_scope``.
+in the near index's stores (Redis hot, DynamoDB durable) under ``names.index_scope``: the
+fingerprint library's scope, shared by every model version. A candidate is verified on
+the library's fingerprint of it; its sound is the entry under the lookup's model version,
+and a video with none under that version lends nothing.
 
 Lookup: the new video's windows every ``QUERY_HOP_S`` (at most ``MAX_QUERY_WINDOWS``,
 spread evenly), each probed in its ``BLOCKS`` buckets: at most 4 x 48 = 192 bucket reads
@@ -23,12 +26,15 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
+from foleycache.cache.library import FingerprintLibrary
 from foleycache.cache.tiered import TieredCache
+from foleycache.core import metrics as M
 from foleycache.core.keys import CacheKey
 from foleycache.core.ports import MetricsSink, NearIndexStore, NullMetrics
 from foleycache.fingerprint import Fingerprint
@@ -98,11 +104,15 @@ class SpanIndex:
         durable: NearIndexStore,
         cache: TieredCache,
         metrics: MetricsSink | None = None,
+        *,
+        library: FingerprintLibrary | None = None,
     ) -> None:
         self.hot = hot
         self.durable = durable
         self.cache = cache
         self.metrics = metrics or NullMetrics()
+        #: Where the stored fingerprints are verified from (shared by every model version).
+        self.library = library
 
     def _stores(self) -> list[NearIndexStore]:
         return [s for s in (self.hot, self.durable) if s is not None]
@@ -149,14 +159,14 @@ class SpanIndex:
         self, key: CacheKey, fingerprint: Fingerprint, votes: dict[str, Counter[int]]
     ) -> list[Found]:
         ranked = sorted(votes.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
-        self.metrics.count("SpanCandidates", len(ranked))
+        self.metrics.emit(M.SPAN_CANDIDATES, len(ranked))
         out: list[Found] = []
         for other, offsets in ranked[:MAX_VERIFIED]:
             other_key = CacheKey(other, key.prompt_md5, key.model_version, key.fingerprint_version)
-            entry = self.cache.get_l1(other_key) or self.cache.get_l2(other_key)
-            if entry is None or not entry.fingerprint_data:
+            known, entry = self._known(other_key)
+            if known is None:
                 continue
-            stored = Fingerprint.from_dict(entry.fingerprint_data)
+            stored = Fingerprint.from_dict(dict(known))
             if stored.version != fingerprint.version or not len(stored.span_codes):
                 continue
             spans: list[SharedSpan] = []
@@ -165,11 +175,29 @@ class SpanIndex:
                     if not any(_overlap(span, s) for s in spans):
                         spans.append(span)
             if spans:
+                # Only this model version's sound lends itself, read after verification:
+                # a video known to the library without it is no span source.
+                entry = entry or self._entry(other_key)
+                if entry is None:
+                    continue
                 out.append(Found(entry, tuple(sorted(spans, key=lambda s: s.start_s))))
             else:
-                self.metrics.count("SpanRejected")
+                self.metrics.emit(M.SPAN_REJECTED)
                 log.info("span candidate %s not verified", other_key)
         return out
+
+    def _known(self, key: CacheKey) -> tuple[dict[str, Any] | None, CacheEntry | None]:
+        """The fingerprint the library knows the video by; without a library record (an
+        entry from before the library), its entry's own, and that entry."""
+        if self.library is not None and (known := self.library.get(key)) is not None:
+            return known, None
+        entry = self._entry(key)
+        if entry is None or not entry.fingerprint_data:
+            return None, None
+        return dict(entry.fingerprint_data), entry
+
+    def _entry(self, key: CacheKey) -> CacheEntry | None:
+        return self.cache.get_l1(key) or self.cache.get_l2(key)
 
 
 def _votes(queries: list[tuple[int, int]], members: set[str]) -> dict[str, Counter[int]]:

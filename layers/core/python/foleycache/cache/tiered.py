@@ -17,6 +17,7 @@ import time
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
+from foleycache.core import metrics as M
 from foleycache.core.job import CacheOutcome
 from foleycache.core.keys import CacheKey
 from foleycache.core.ports import BlobStore, HotCache, MetricsSink, NullMetrics
@@ -43,14 +44,14 @@ class TieredCache:
         raw = self.hot.get(names.redis_entry(key), self.l1_ttl_s)
         if raw is None:
             return None
-        self.metrics.size_bytes("L1HitBytes", len(raw))
+        self.metrics.emit(M.L1_HIT_BYTES, len(raw))
         return CacheEntry.from_json(raw)
 
     def get_l2(self, key: CacheKey) -> CacheEntry | None:
         raw = self.blobs.get_bytes(names.l2_entry(key))
         if raw is None:
             return None
-        self.metrics.size_bytes("L2HitBytes", len(raw))
+        self.metrics.emit(M.L2_HIT_BYTES, len(raw))
         entry = CacheEntry.from_json(raw)
         self.put_l1(entry)
         return entry
@@ -66,16 +67,16 @@ class TieredCache:
         try:
             entry = self.get_l1(key)
             if entry is not None:
-                self.metrics.count("L1Hit")
+                self.metrics.emit(M.L1_READ_HIT)
                 return CacheOutcome.L1, entry
             entry = self.get_l2(key)
             if entry is not None:
-                self.metrics.count("L2Hit")
+                self.metrics.emit(M.L2_READ_HIT)
                 return CacheOutcome.L2, entry
-            self.metrics.count("Miss")
+            self.metrics.emit(M.READ_MISS)
             return None
         finally:
-            self.metrics.timing_ms("LookupLatency", (time.perf_counter() - started) * 1000)
+            self.metrics.emit(M.LOOKUP_LATENCY, (time.perf_counter() - started) * 1000)
 
     # --- writes --------------------------------------------------------------------
     def put_l1(self, entry: CacheEntry) -> None:

@@ -115,3 +115,15 @@ class StorageUnavailable(FoleyError):
 
     code = "StorageUnavailable"
     retryable = True
+
+
+def rejection_codes() -> frozenset[str]:
+    """The codes of bad input (every :class:`InvalidInput`, wherever it is defined): a job
+    that fails with one was refused, it did not break."""
+    found: set[str] = set()
+    pending: list[type[FoleyError]] = [InvalidInput]
+    while pending:
+        cls = pending.pop()
+        found.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return frozenset(found)

@@ -2,7 +2,8 @@
 
 The key contract is ``{fingerprint}:{md5(prompt)}:{model_version}``, under the
 fingerprint version. The names it is stored under (Redis, S3, DynamoDB) are built
-from it in :mod:`foleycache.cache.names`, always namespace first.
+from it in :mod:`foleycache.cache.names`: the sound under the namespace (model
+version first), what is known of the video in the library (no model version).
 """
 
 from __future__ import annotations

@@ -62,7 +62,8 @@ class LeaseStore(Protocol):
     def put_if_free(self, record: LeaseRecord, now: float) -> LeaseRecord | None:
         """Store ``record`` if ``record.key`` has no lease or only an expired one.
 
-        Returns ``None`` on success, else the current (unexpired) holder's record.
+        Returns ``None`` on success (or, if it replaced an expired lease, that lease's
+        record: a takeover), else the current (unexpired) holder's record.
         """
         ...
 
@@ -102,6 +103,8 @@ class Lease:
         self.clock = clock
         self.token = token or secrets.token_hex(16)
         self.expires_at: float | None = None
+        #: The last acquisition replaced a holder whose time had run out.
+        self.took_over = False
 
     def try_acquire(self) -> LeaseRecord | None:
         """One conditional write: ``None`` if we now hold the lease, else the holder's record
@@ -109,8 +112,10 @@ class Lease:
         now = self.clock.now()
         record = LeaseRecord(self.key, self.token, now + self.duration_s)
         holder = self.store.put_if_free(record, now)
-        if holder is None:
+        self.took_over = holder is not None and holder.expired(now)
+        if holder is None or self.took_over:
             self.expires_at = record.expires_at
+            return None
         return holder
 
     def acquire(self) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from foleycache.core.job import JobRecord, JobStatus
+from foleycache.core.metrics import Metric
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,10 @@ class BlobStore(Protocol):
         ...
 
     def list_keys(self, prefix: str) -> list[str]: ...
+    def list_page(self, prefix: str, after: str, limit: int) -> tuple[list[str], bool]:
+        """Up to ``limit`` keys under ``prefix`` that sort after ``after`` ("" from the
+        start), and whether more follow: a position that holds across calls and days."""
+        ...
 
 
 class HotCache(Protocol):
@@ -74,6 +79,11 @@ class HotCache(Protocol):
     def delete(self, *keys: str) -> int: ...
     def delete_matching(self, pattern: str, batch: int) -> int:
         """Delete keys matching a glob in batches (incremental SCAN + UNLINK), never blocking."""
+        ...
+
+    def delete_matching_page(self, pattern: str, cursor: int, batch: int) -> tuple[int, int]:
+        """One SCAN step from ``cursor`` (0: the start) and UNLINK of what it found:
+        (the next cursor, 0 once the scan is complete; keys removed)."""
         ...
 
 
@@ -192,21 +202,17 @@ class PendingRuns(Protocol):
 
 
 class MetricsSink(Protocol):
-    """Where counters go (Powertools Metrics/EMF in Lambda; in memory in tests)."""
+    """Where metrics go (Powertools Metrics/EMF in Lambda; in memory in tests).
 
-    def count(self, name: str, value: float = 1.0) -> None: ...
-    def timing_ms(self, name: str, ms: float) -> None: ...
-    def size_bytes(self, name: str, n: float) -> None: ...
+    ``metric`` comes from the catalogue, :mod:`foleycache.core.metrics`; ``dimensions``
+    are exactly the ones it declares (``Tier="l1"`` for :data:`~foleycache.core.metrics.HIT`).
+    """
+
+    def emit(self, metric: Metric, value: float = 1.0, **dimensions: str) -> None: ...
 
 
 class NullMetrics:
-    def count(self, name: str, value: float = 1.0) -> None:
-        return None
-
-    def timing_ms(self, name: str, ms: float) -> None:
-        return None
-
-    def size_bytes(self, name: str, n: float) -> None:
+    def emit(self, metric: Metric, value: float = 1.0, **dimensions: str) -> None:
         return None
 
 
@@ -242,3 +248,12 @@ class Catalog(Protocol):
         ...
 
     def set_archived(self, entry_id: str, archived: bool) -> None: ...
+
+    def archived_through(self) -> str | None:
+        """The last hit day (YYYY-MM-DD) archival has finished, or None before its first run."""
+        ...
+
+    def set_archived_through(self, day: str) -> None:
+        """Move the watermark forward to ``day`` (never back: a slower run cannot undo a
+        faster one)."""
+        ...

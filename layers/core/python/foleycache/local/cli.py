@@ -139,20 +139,63 @@ def cmd_cache(args: argparse.Namespace) -> int:
         return 3
     use_stack(info)
     if args.action == "stats":
-        from foleycache.local.cache_stats import read_emf, summarise
+        from foleycache.local.cache_stats import (
+            job_timings,
+            jobs_from_metrics,
+            read_emf,
+            read_points,
+            summarise,
+        )
 
-        _print(summarise(read_emf(state_dir() / "stack.log"), info.env["REDIS_URL"]), True)
+        log = state_dir() / "stack.log"
+        stats = summarise(read_emf(log), info.env["REDIS_URL"])
+        points = read_points(log)
+        _print(
+            {**stats, "jobs": jobs_from_metrics(points), "job_timings_s": job_timings(points)}, True
+        )
         return 0
     if not args.model_version:
         print("cache invalidate needs --model-version", file=sys.stderr)
         return 2
-    from dataclasses import asdict
+    from foleycache.local.invalidate_runner import invalidate_through_function
 
+    report = invalidate_through_function(info, args.model_version, args.resume, args.budget)
+    _print(report, args.json)
+    return 0 if report.get("done") else 1
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    """``jobs list``: the local stack's job records, newest first, and their summary."""
+    from foleycache.local.stack import read_stack, use_stack
+
+    info = read_stack()
+    if info is None:
+        print("the local stack is not running (foleycache stack up)", file=sys.stderr)
+        return 3
+    use_stack(info)
     from foleycache.adapters.wiring import services
-    from foleycache.cache.invalidation import invalidate_model_version
+    from foleycache.local.cache_stats import jobs_from_records
 
-    report = invalidate_model_version(services(), args.model_version)
-    _print(asdict(report), args.json)
+    store = services().jobs
+    jobs = sorted(store.scan_all(), key=lambda j: j.created_at, reverse=True)  # type: ignore[attr-defined]
+    rows = [
+        {
+            "job_id": j.job_id,
+            "status": j.status.value,
+            "cache": j.cache,
+            "stage": j.stage,
+            "error_code": j.error.get("code", ""),
+            "created_at": j.created_at,
+        }
+        for j in jobs[: args.limit]
+    ]
+    body = {"jobs": rows, "summary": jobs_from_records(jobs), "total": len(jobs)}
+    if args.json:
+        _print(body, True)
+        return 0
+    for row in rows:
+        print(f"{row['job_id']:40} {row['status']:10} {row['cache'] or '-':6} {row['error_code']}")
+    print(json.dumps(body["summary"]))
     return 0
 
 
@@ -209,8 +252,18 @@ def build_parser() -> argparse.ArgumentParser:
     cache = sub.add_parser("cache", help="cache statistics and invalidation (local stack)")
     cache.add_argument("action", choices=["stats", "invalidate"])
     cache.add_argument("--model-version", default="")
+    cache.add_argument(
+        "--resume", default=None, help="invalidate: the cursor a stopped run printed"
+    )
+    cache.add_argument("--budget", type=int, default=None, help="invalidate: items per page")
     cache.add_argument("--json", action="store_true")
     cache.set_defaults(func=cmd_cache)
+
+    jobs = sub.add_parser("jobs", help="the local stack's jobs and their summary")
+    jobs.add_argument("action", choices=["list"])
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--json", action="store_true")
+    jobs.set_defaults(func=cmd_jobs)
 
     api = sub.add_parser("api", help="serve the REST API over HTTP on the local stack")
     api.add_argument("action", choices=["serve"])

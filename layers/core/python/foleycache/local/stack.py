@@ -169,6 +169,8 @@ class LocalStack:
         self.pools: list[Any] = []
         self.moto: Any = None
         self.info: StackInfo | None = None
+        self.server_env: dict[str, str] = {}
+        self.inference: subprocess.Popen[bytes] | None = None
 
     # --- start -----------------------------------------------------------------------
     def start(self) -> StackInfo:
@@ -222,23 +224,14 @@ class LocalStack:
         _wait_for(lambda: _redis_ping(redis_port), "redis-server")
 
         functions, server_env = self._provision(template, intrinsics, env)
-        self.children.append(
-            subprocess.Popen(
-                [*self._server_python(), "-m", "foley_server", "--port", str(inference_port)],
-                env={
-                    **server_env,
-                    "PORT": str(inference_port),
-                    "ASYNC_OUTPUT_S3_URI": f"s3://{env['CACHE_BUCKET']}/inference/out",
-                    **_notification_topics(template, intrinsics),
-                    "FOLEY_BACKEND": os.environ.get("FOLEY_BACKEND", "reference"),
-                },
-                stdout=(log_dir / "inference.log").open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-        )
-        _wait_for(
-            lambda: _http_ok(f"http://127.0.0.1:{inference_port}/ping"), "inference server", 120
-        )
+        self.server_env = {
+            **server_env,
+            "PORT": str(inference_port),
+            "ASYNC_OUTPUT_S3_URI": f"s3://{env['CACHE_BUCKET']}/inference/out",
+            **_notification_topics(template, intrinsics),
+            "FOLEY_BACKEND": os.environ.get("FOLEY_BACKEND", "reference"),
+        }
+        self._start_inference(inference_port)
         install(self.registry)
         if self.artefacts:
             from foleycache.local.local_iam import enforce
@@ -247,6 +240,39 @@ class LocalStack:
         self.info = StackInfo(
             os.getpid(), moto_port, redis_port, inference_port, env, self.artefacts, functions
         )
+        return self.info
+
+    def _start_inference(self, port: int) -> None:
+        self.inference = subprocess.Popen(
+            [*self._server_python(), "-m", "foley_server", "--port", str(port)],
+            env=self.server_env,
+            stdout=(state_dir() / "inference.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        self.children.append(self.inference)
+        _wait_for(lambda: _http_ok(f"http://127.0.0.1:{port}/ping"), "inference server", 120)
+
+    def switch_model_version(self, version: str) -> StackInfo:
+        """Serve ``version`` from now on, with every store kept: as a deploy with a new
+        ``ModelVersion`` does, the functions' ``MODEL_VERSION`` changes and the endpoint is
+        replaced by one serving it. Source mode only (the artefact workers' environment is
+        fixed when they start)."""
+        from foleycache.adapters import wiring
+        from foleycache.core.keys import validate_model_version
+        from foleycache.settings import get_settings
+
+        if self.info is None or self.artefacts:
+            raise ToolMissing("the model version can be switched on a source-mode stack only")
+        version = validate_model_version(version)
+        if self.inference is not None:
+            self.inference.terminate()
+            self.inference.wait(timeout=10)
+            self.children.remove(self.inference)
+        os.environ["MODEL_VERSION"] = self.info.env["MODEL_VERSION"] = version
+        self.server_env["MODEL_VERSION"] = version
+        get_settings.cache_clear()
+        wiring.services.cache_clear()
+        self._start_inference(self.info.inference_port)
         return self.info
 
     def _server_python(self) -> list[str]:
@@ -469,15 +495,56 @@ def serve(model_version: str | None, artefacts: bool = False) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    switch = threading.Event()
+    signal.signal(signal.SIGHUP, lambda *_: switch.set())
     try:
-        info = stack.start()
-        tmp = state_file().with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(info), indent=2))
-        tmp.replace(state_file())
-        stop.wait()
+        _publish(stack.start())
+        while not stop.wait(0.2):
+            if switch.is_set():
+                switch.clear()
+                try:
+                    _publish(stack.switch_model_version(_switch_request().read_text().strip()))
+                except Exception:  # the stack keeps serving; the client times out on it
+                    logging.getLogger(__name__).exception("model version switch failed")
     finally:
         stack.stop()
         state_file().unlink(missing_ok=True)
+
+
+def _publish(info: StackInfo) -> None:
+    tmp = state_file().with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(info), indent=2))
+    tmp.replace(state_file())
+
+
+def _switch_request() -> Path:
+    """Where a client writes the wanted model version before signalling the daemon."""
+    return state_dir() / "model-version.request"
+
+
+def switch_model_version(version: str, timeout_s: float = 120.0) -> StackInfo:
+    """Switch the running (source-mode) stack to ``version``, keeping every store, and point
+    this process at it, as rolling out a new ``ModelVersion`` does."""
+    info = read_stack()
+    if info is None:
+        raise ToolMissing("no local stack is running")
+    _switch_request().write_text(version)
+    os.kill(info.pid, signal.SIGHUP)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = read_stack()
+        if now is not None and now.env.get("MODEL_VERSION") == version:
+            try:
+                if _http_ok(f"{now.inference_url}/ping"):
+                    use_stack(now)
+                    return now
+            except OSError:
+                pass
+        time.sleep(0.2)
+    raise ToolMissing(
+        f"the stack did not switch to model version {version!r} within {timeout_s:.0f} s; "
+        f"see {state_dir()}/stack.log"
+    )
 
 
 def _alive(pid: int) -> bool:

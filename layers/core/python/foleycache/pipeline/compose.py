@@ -165,7 +165,11 @@ def compose_and_store(
 
 
 def index_entry(services: Services, key: CacheKey, fingerprint_data: dict[str, object]) -> None:
-    """Make a new entry findable: whole-video near index and span index."""
+    """Make a new entry findable: its fingerprint into the library first (every index
+    member must have one to be verified against), then the whole-video near index and
+    the span index (both the library's, shared by every model version)."""
+    if fingerprint_data:
+        services.library.put(key, dict(fingerprint_data))
     if (near := services.near) is not None:
         near.add(key, alternate_of(fingerprint_data))
     if (spans := services.spans) is not None and fingerprint_data:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from foleycache.cache import names
+from foleycache.core import metrics as M
 from foleycache.media.mux import mux_foley
 from foleycache.media.package import package_abr
 from foleycache.media.preflight import Preflight
@@ -55,6 +56,7 @@ def mux(services: Services, state: PipelineState) -> PipelineState:
         for rung, key in zip(result.rungs, rungs, strict=True):
             services.uploads.upload(rung, key, "video/mp4")
     services.jobs.update(state.job_id, media=result.record())
+    services.metrics.emit(M.ENCODE_CPU_SECONDS, result.cpu_s)
     outputs = {"audio": prefix + "foley.wav", "video": prefix + "video.mp4"}
     return state.model_copy(update={"outputs": outputs, "rungs": rungs})
 
@@ -90,4 +92,5 @@ def package(services: Services, state: PipelineState) -> PipelineState:
         outputs = dict(state.outputs)
         outputs["dash"] = prefix + "abr/" + result.dash_manifest.relative_to(out_dir).as_posix()
         outputs["hls"] = prefix + "abr/" + result.hls_manifest.relative_to(out_dir).as_posix()
+    services.metrics.emit(M.REPACKAGE_CPU_SECONDS, result.cpu_s)
     return state.model_copy(update={"outputs": outputs})

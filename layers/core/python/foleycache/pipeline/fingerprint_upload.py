@@ -8,16 +8,18 @@ says what is wrong, and never reaches the GPU.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from foleycache.cache import names
 from foleycache.cache.names import exact_scope
-from foleycache.cache.repeat_memory import find_exact, remembered_failure
+from foleycache.cache.repeat_memory import ExactRecord, find_exact, remembered_failure
+from foleycache.core import metrics as M
 from foleycache.core.errors import InvalidInput, InvalidVideo, NotFound, VideoTooLarge
 from foleycache.core.job import CacheOutcome, JobRecord
 from foleycache.core.keys import CacheKey, prompt_md5, validate_prompt
 from foleycache.core.ports import ObjectInfo
-from foleycache.fingerprint import FINGERPRINT_VERSION
+from foleycache.fingerprint import FINGERPRINT_VERSION, Fingerprint, decide
 from foleycache.media.limits import MediaLimits
 from foleycache.media.preflight import Preflight, preflight, validate_audio_mode
 from foleycache.media.probe import probe
@@ -32,6 +34,12 @@ def load_job(services: Services, job_id: str) -> JobRecord:
     if job is None:
         raise NotFound(f"job {job_id} does not exist")
     return job
+
+
+def job_model_version(services: Services, state: PipelineState) -> str:
+    """The model version this job is answered under: the state's, where an earlier step
+    chose one, else the deployment's."""
+    return state.model_version or services.settings.model_version
 
 
 def fingerprint_upload(services: Services, state: PipelineState) -> PipelineState:
@@ -60,11 +68,13 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             raise VideoTooLarge(
                 f"the upload is {info.size} bytes; the limit is {settings.max_video_bytes} bytes"
             )
+        known: KnownUpload | None = None
         if sha:
             failure = remembered_failure(services, sha, prompt_md5(prompt))
             if failure is not None:
                 raise failure
-            exact = _exact_repeat(services, state, prompt, sha, audio_mode)
+            known = _known_upload(services, state, prompt, sha, audio_mode)
+            exact = _exact_repeat(services, state, known, sha, audio_mode) if known else None
             if exact is not None:
                 return exact
         suffix = PurePosixPath(state.key).suffix[:10]
@@ -81,8 +91,11 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
                 ladder_on_copy=settings.ladder_on_copy,
             )
             services.jobs.update(state.job_id, media=plan_record(plan))
-            fp = fingerprint_video(path)
-        key = CacheKey.for_request(fp.hex, prompt, settings.model_version, fp.version)
+            # Bytes the library knows are not decoded again, under any model version.
+            fp = known.fingerprint if known else fingerprint_video(path)
+        key = CacheKey.for_request(fp.hex, prompt, job_model_version(services, state), fp.version)
+        if known:
+            services.metrics.emit(M.FINGERPRINT_FROM_LIBRARY)
         services.jobs.update(
             state.job_id,
             fingerprint=fp.hex,
@@ -90,7 +103,8 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             model_version=key.model_version,
             details={
                 "duration_s": round(media.duration_s, 3),
-                "frames": fp.frames,
+                "fingerprint_source": "library" if known else "decoded",
+                **({} if known else {"frames": fp.frames}),
                 "sha256": sha,
                 "bytes": info.size,
             },
@@ -107,7 +121,9 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             "sha256": sha,
             "audio_mode": audio_mode,
             "media_plan": plan.to_dict(),
-            "next": "lookup",
+            # Known bytes are known by the fingerprint their sound was made under (maybe a
+            # near original's): the job makes it there, without a second near hop.
+            "next": "lease" if known else "lookup",
         }
     )
 
@@ -146,24 +162,51 @@ def _reuse_outputs(services: Services, job_id: str, outputs: dict[str, str]) -> 
     return {name: new_prefix + key[len(old_prefix) :] for name, key in outputs.items()}
 
 
-def _exact_repeat(
+@dataclass(frozen=True, slots=True)
+class KnownUpload:
+    """Bytes the library has seen with this prompt and audio mode: the record, the key it
+    names under this job's model version, and the fingerprint stored for that key."""
+
+    record: ExactRecord
+    key: CacheKey
+    fingerprint: Fingerprint
+
+
+def _known_upload(
     services: Services, state: PipelineState, prompt: str, sha: str, audio_mode: str
-) -> PipelineState | None:
-    """Answer a repeat of the same bytes, prompt and audio mode without downloading or
-    decoding it."""
-    settings = services.settings
+) -> KnownUpload | None:
     digest = prompt_md5(prompt)
-    scope = exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, digest, audio_mode)
-    record = find_exact(services, scope)
+    record = find_exact(services, exact_scope(FINGERPRINT_VERSION, sha, digest, audio_mode))
     if record is None:
         return None
-    key = CacheKey(record.fingerprint, digest, settings.model_version, FINGERPRINT_VERSION)
+    try:
+        key = CacheKey(
+            record.fingerprint, digest, job_model_version(services, state), FINGERPRINT_VERSION
+        )
+        stored = services.library.get(key)
+        return KnownUpload(record, key, Fingerprint.from_dict(stored)) if stored else None
+    except InvalidInput:  # a damaged record or fingerprint: decode as if unknown
+        return None
+
+
+def _exact_repeat(
+    services: Services, state: PipelineState, known: KnownUpload, sha: str, audio_mode: str
+) -> PipelineState | None:
+    """Answer a repeat of the same bytes, prompt and audio mode without downloading or
+    decoding it, if this model version has the sound (verified against the fingerprint the
+    bytes are known by)."""
+    key = known.key
     hit = services.cache.lookup(key)
     if hit is None:
         return None
     _, entry = hit
-    services.metrics.count("ExactHit")
-    outputs = _reuse_outputs(services, state.job_id, record.outputs)
+    if entry.fingerprint_data:
+        decision = decide(Fingerprint.from_dict(entry.fingerprint_data), known.fingerprint)
+        if not decision.same:
+            services.metrics.emit(M.KEY_COLLISION_REJECTED)
+            return None
+    services.metrics.emit(M.EXACT_MATCH)
+    outputs = _reuse_outputs(services, state.job_id, known.record.outputs_for(key.model_version))
     services.jobs.update(
         state.job_id,
         fingerprint=key.fingerprint,
@@ -172,6 +215,7 @@ def _exact_repeat(
         cache=CacheOutcome.EXACT,
         details={
             "duration_s": round(entry.duration_s, 3),
+            "fingerprint_source": "library",
             "sha256": sha,
             "outputs_reused": bool(outputs),
         },
@@ -180,7 +224,7 @@ def _exact_repeat(
         update={
             "fingerprint": key.fingerprint,
             "fingerprint_version": key.fingerprint_version,
-            "prompt_md5": digest,
+            "prompt_md5": key.prompt_md5,
             "model_version": key.model_version,
             "cache_key": str(key),
             "duration_s": entry.duration_s,
@@ -191,6 +235,7 @@ def _exact_repeat(
             "served_fingerprint": key.fingerprint,
             "outputs": outputs,
             "next": "done" if outputs else "mux",
+            "sound_at": services.clock.now(),
         }
     )
 

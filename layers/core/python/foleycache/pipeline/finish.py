@@ -13,10 +13,12 @@ from foleycache.cache import names
 from foleycache.cache.hit_tracking import track_hit
 from foleycache.cache.names import exact_scope
 from foleycache.cache.repeat_memory import ExactRecord, remember_exact, remember_failure
-from foleycache.core.job import JobStatus
+from foleycache.cache.span_plan import SpanPlan
+from foleycache.core.job import CacheOutcome, JobStatus
 from foleycache.core.keys import prompt_md5
 from foleycache.core.lease import Lease
 from foleycache.pipeline.generate import release_and_resume
+from foleycache.pipeline.job_outcome import record_failure, record_success
 from foleycache.pipeline.state import FailedState, PipelineState
 from foleycache.services import Services
 
@@ -27,14 +29,11 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         track_hit(services, served)
     if state.sha256 and state.fingerprint:
         scope = exact_scope(
-            state.model_version,
-            state.fingerprint_version,
-            state.sha256,
-            state.prompt_md5,
-            state.audio_mode,
+            state.fingerprint_version, state.sha256, state.prompt_md5, state.audio_mode
         )
         served_by = state.served_fingerprint or state.fingerprint
-        remember_exact(services, scope, ExactRecord(served_by, state.outputs))
+        version = state.entry_key().model_version
+        remember_exact(services, scope, ExactRecord(served_by, state.outputs, version))
     job = services.jobs.get(state.job_id)
     timings = {**(job.timings_ms if job else {}), **state.timings_ms}
     services.jobs.update(
@@ -46,7 +45,13 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         outputs=state.outputs,
         updated_at=services.clock.now(),
     )
-    services.metrics.count(f"Job{(state.cache or 'unknown').capitalize()}")
+    tier = (state.cache or CacheOutcome.MISS).value
+    created_at = job.created_at if job else None
+    saved_s = state.duration_s
+    if state.cache == CacheOutcome.PARTIAL and state.span_plan:
+        # A partial result saved only the seconds the GPU was not asked for.
+        saved_s = max(state.duration_s - SpanPlan.from_dict(state.span_plan).generated_s, 0.0)
+    record_success(services, tier, created_at, state.sound_at, saved_s)
     return state
 
 
@@ -86,5 +91,5 @@ def fail(services: Services, state: FailedState) -> dict[str, str]:
         error={"code": code, "message": message},
         updated_at=services.clock.now(),
     )
-    services.metrics.count("JobFailed")
+    record_failure(services, code, state.failed_stage())
     return {"job_id": state.job_id, "status": "failed", "error": message, "error_code": code}

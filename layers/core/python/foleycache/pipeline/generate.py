@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.hit_tracking import track_hit
 from foleycache.cache.span_plan import SpanPlan
+from foleycache.core import metrics as M
 from foleycache.core.errors import (
     FoleyError,
     InferenceFailed,
@@ -58,7 +60,7 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
             raise InferenceFailed(
                 f"another job's run for {key} is still in flight; this job does not take it over"
             )
-        services.metrics.count("InferenceStartRetried")
+        services.metrics.emit(M.INFERENCE_START_RETRIED)
         return
     plan = SpanPlan.from_dict(state.span_plan) if state.span_plan else None
     # A partial run generates only the plan's spans, into a staging key: the entry's
@@ -79,15 +81,24 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
         # The endpoint answered no: nothing is queued, so a retry must invoke again.
         services.pending.delete(run.inference_id)
         raise
-    services.metrics.count("InferenceCall")
+    services.metrics.emit(M.INFERENCE_CALL)
+    services.metrics.emit(M.INFERENCE_SECONDS_ASKED, plan.generated_s if plan else state.duration_s)
 
 
-def finish_inference(services: Services, message: dict[str, Any]) -> str:
+@dataclass(frozen=True, slots=True)
+class NoticeHandled:
+    """What one notification did, for the log: ``job_id`` is its correlation id."""
+
+    job_id: str
+    line: str
+
+
+def finish_inference(services: Services, message: dict[str, Any]) -> NoticeHandled:
     """Handle one notification of the endpoint; returns what happened, for the log."""
     notice = services.inference.notice_from(message)
     run = services.pending.get(notice.inference_id)
     if run is None:
-        return f"{notice.inference_id}: nobody waits (a repeated notification)"
+        return NoticeHandled("", f"{notice.inference_id}: nobody waits (a repeated notification)")
     state = PipelineState.model_validate(run.state)
     key = state.entry_key()
     lease = Lease(
@@ -105,7 +116,7 @@ def finish_inference(services: Services, message: dict[str, Any]) -> str:
         release_and_resume(lease, services, "lease")
         services.workflow.fail_task(run.task_token, err.code, str(err))
         services.pending.delete(notice.inference_id)
-        return f"{notice.inference_id}: failed ({err.code})"
+        return NoticeHandled(state.job_id, f"{notice.inference_id}: failed ({err.code})")
     release_and_resume(lease, services, "lookup")
     outcome = CacheOutcome.PARTIAL if state.span_plan else CacheOutcome.MISS
     if state.span_plan:
@@ -118,12 +129,13 @@ def finish_inference(services: Services, message: dict[str, Any]) -> str:
             "audio_key": entry.audio_key,
             "next": "mux",
             "lease_token": "",
+            "sound_at": services.clock.now(),
         }
     )
     # Only what this step decided: the rest of the job's state is its own, in its execution.
     services.workflow.resume(run.task_token, resumption(done))
     services.pending.delete(notice.inference_id)
-    return f"{notice.inference_id}: stored {key}"
+    return NoticeHandled(state.job_id, f"{notice.inference_id}: stored {key}")
 
 
 def _store(
@@ -157,6 +169,7 @@ def _store(
     index_entry(services, key, state.fingerprint_data)
     track_hit(services, key)
     services.jobs.record_timing(state.job_id, "inference", result.inference_ms)
+    services.metrics.emit(M.GPU_SECONDS, result.inference_ms / 1000)
     return entry
 
 
@@ -168,6 +181,7 @@ def release_and_resume(lease: Lease, services: Services, then: str) -> None:
     except LeaseNotOwned:
         log.warning("lease on %s expired before the run ended", lease.key)
         return
+    resumed = {"next": then, "lease_resumed_at": services.clock.now()}
     for waiter in waiters:
-        services.workflow.resume(waiter, {"next": then})  # merged into the waiter's own state
-    services.metrics.count("LeaseWaitersResumed", len(waiters))
+        services.workflow.resume(waiter, resumed)  # merged into the waiter's own state
+    services.metrics.emit(M.LEASE_WAITERS_RESUMED, len(waiters))

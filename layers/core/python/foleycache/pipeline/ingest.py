@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from foleycache.cache import names
+from foleycache.core import metrics as M
 from foleycache.core.errors import FoleyError, InvalidInput, InvalidPrompt
 from foleycache.core.job import (
     JobRecord,
@@ -39,6 +40,7 @@ from foleycache.core.job import (
 )
 from foleycache.core.keys import validate_prompt
 from foleycache.core.ports import ObjectInfo
+from foleycache.pipeline.job_outcome import record_failure
 from foleycache.services import Services
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -245,7 +247,8 @@ def ingest_upload(services: Services, bucket: str, key: str, sequencer: str) -> 
             job = services.jobs.get(job_id) or job
         if job.status is JobStatus.FAILED:
             if created:
-                services.metrics.count("DropWithoutPrompt")
+                services.metrics.emit(M.DROP_WITHOUT_PROMPT)
+                record_failure(services, InvalidPrompt.code, "ingest")
             return IngestResult(job.job_id, False, "failed: " + job.error.get("message", ""))
     if job.bucket != bucket:
         raise InvalidInput(f"upload arrived in {bucket}, expected {job.bucket}")

@@ -31,6 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 from foleycache.cache import names
 from foleycache.cache.names import exact_scope
 from foleycache.cache.repeat_memory import find_exact
+from foleycache.core import metrics as M
 from foleycache.core.errors import FoleyError, InvalidInput, InvalidVideo, NotFound, VideoTooLarge
 from foleycache.core.job import (
     UPLOAD_OWNER_METADATA,
@@ -47,6 +48,7 @@ from foleycache.core.ports import ObjectInfo, PresignedUpload
 from foleycache.fingerprint import FINGERPRINT_VERSION
 from foleycache.media.signed_links import signed_manifests
 from foleycache.pipeline.ingest import api_prompt, pending_job, sha256_b64
+from foleycache.pipeline.job_outcome import record_success
 from foleycache.services import Services
 
 LINK_TTL_S = 3600
@@ -477,9 +479,11 @@ def _instant_job(
     settings = services.settings
     sha = info.sha256_b64 or ""
     prompt_digest = prompt_md5(prompt)
-    scope = exact_scope(settings.model_version, FINGERPRINT_VERSION, sha, prompt_digest, audio_mode)
+    scope = exact_scope(FINGERPRINT_VERSION, sha, prompt_digest, audio_mode)
     record = find_exact(services, scope)
-    if record is None or not record.outputs.get("video"):
+    # Deliverables carry one model version's sound: another version's are never lent.
+    outputs = record.outputs_for(settings.model_version) if record is not None else {}
+    if record is None or not outputs.get("video"):
         return None
     try:
         cache_key = CacheKey(
@@ -488,7 +492,7 @@ def _instant_job(
     except InvalidInput:
         return None
     # The deliverables expire (lifecycle); then the pipeline makes them again.
-    if services.uploads.head(record.outputs["video"]) is None:
+    if services.uploads.head(outputs["video"]) is None:
         return None
     now = services.clock.now()
     return JobRecord(
@@ -504,7 +508,7 @@ def _instant_job(
         fingerprint=cache_key.fingerprint,
         cache_key=str(cache_key),
         model_version=settings.model_version,
-        outputs=dict(record.outputs),
+        outputs=outputs,
         timings_ms={"instant": round((time.perf_counter() - started) * 1000, 3)},
         details={"sha256": sha, "bytes": info.size, "instant": True, "outputs_reused": True},
         owner=owner,
@@ -549,7 +553,10 @@ def submit_v1_job(
         if instant is not None:
             if not services.jobs.create(instant):  # a concurrent request with this key won
                 return _replay(services, services.jobs.get(job_id) or instant, digest, options)
-            services.metrics.count("InstantAnswer")
+            services.metrics.emit(M.INSTANT_ANSWER)
+            # Answered now: the sound was there at once (its length is not in the record).
+            now = services.clock.now()
+            record_success(services, CacheOutcome.EXACT.value, instant.created_at, now, 0.0)
             return _answer(services, instant, options.link_ttl_s)
     details = {
         "sha256": info.sha256_b64 or "",

@@ -2,7 +2,11 @@
 
 ``lookup`` checks L1 then L2 under the exact key, verifying any hit against
 the stored fingerprint (equal 64-bit codes are a candidate, never proof),
-then the near-duplicate index. ``lease_or_wait`` coalesces: it re-checks the
+then the near-duplicate index of the fingerprint library, which every model
+version shares: a verified known video with no sound under this version
+sends the job to make it under that video's key. Only when both missed, the span
+index (reuse across cuts) plans which seconds reuse stored sound of this model
+version. ``lease_or_wait`` coalesces: it re-checks the
 cache, then exactly one concurrent request wins the lease and runs inference;
 the others queue their task tokens on the lease and are resumed by the winner
 when its run ends, to be served its result. If the winner dies, its lease
@@ -13,11 +17,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_plan import plan_spans
+from foleycache.core import metrics as M
 from foleycache.core.job import CacheOutcome
+from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
@@ -46,6 +53,7 @@ def _serve(
             "audio_key": entry.audio_key,
             "served_fingerprint": entry.key.fingerprint,
             "next": "mux",
+            "sound_at": services.clock.now(),
         }
     )
 
@@ -61,7 +69,7 @@ def _served(
     if fingerprint is not None and entry.fingerprint_data:
         decision = decide(Fingerprint.from_dict(entry.fingerprint_data), fingerprint)
         if not decision.same:
-            services.metrics.count("KeyCollisionRejected")
+            services.metrics.emit(M.KEY_COLLISION_REJECTED)
             log.warning(
                 "entry %s has this code but is another video: %s", entry.key, decision.reason
             )
@@ -78,17 +86,21 @@ def _near(
     found = matcher.find(state.entry_key(), fingerprint, alternate_code(fingerprint.vector))
     if found is None:
         return None
-    entry, decision = found
     offset = whole_offset_s(
-        fingerprint.span_codes, Fingerprint.from_dict(entry.fingerprint_data).span_codes
+        fingerprint.span_codes, Fingerprint.from_dict(found.fingerprint_data).span_codes
     )
     if offset is not None and abs(offset) > WHOLE_OFFSET_S:
         # Same pictures, shifted in time (a trim at one end, other footage at the other):
-        # its sound would be out of sync. The span search aligns it exactly instead.
-        services.metrics.count("NearShiftedRejected")
-        log.info("near candidate %s is shifted by %.1f s", entry.key, offset)
+        # its sound would be out of sync, and sound made from this upload would be out of
+        # sync for the known video. The span search aligns it exactly instead.
+        services.metrics.emit(M.NEAR_SHIFTED_REJECTED)
+        log.info("near candidate %s is shifted by %.1f s", found.key, offset)
         return None
-    services.metrics.count("NearHit")
+    near = {"near_of": str(found.key), "near_reason": found.decision.reason}
+    if found.entry is None:
+        return _make_for_known(services, state, found.key, found.fingerprint_data, near)
+    entry = found.entry
+    services.metrics.emit(M.NEAR_MATCH)
     # An alias under this video's own key (same audio, this video's fingerprint), so the
     # next copy with these exact pictures is one L1 read. It is not added to the near
     # index: chaining near matches could drift away from the video the audio was made for.
@@ -102,10 +114,34 @@ def _near(
             extra={"near_of": str(entry.key)},
         )
     )
-    services.jobs.update(
-        state.job_id, media={"near_of": str(entry.key), "near_reason": decision.reason}
-    )
+    services.jobs.update(state.job_id, media=near)
     return _serve(services, state, CacheOutcome.NEAR, entry)
+
+
+def _make_for_known(
+    services: Services,
+    state: PipelineState,
+    known: CacheKey,
+    fingerprint_data: dict[str, Any],
+    near: dict[str, str],
+) -> PipelineState:
+    """A verified near copy of a known video that has no sound under this model version
+    (a new version, or its sound archived): the sound is made once, under the known
+    video's key, so every copy of it contends for one lease and one GPU run, as they
+    shared one entry before. The entry then carries the known fingerprint, so the
+    known video's exact lookups verify against itself."""
+    services.metrics.emit(M.NEAR_KNOWN_WITHOUT_SOUND)
+    services.jobs.update(state.job_id, cache_key=str(known), media=near)
+    return state.model_copy(
+        update={
+            "fingerprint": known.fingerprint,
+            "fingerprint_data": fingerprint_data,
+            "cache_key": str(known),
+            "span_plan": {},  # the known video's whole sound is made, not a partial
+            "next": "lease",
+            "lease_from": state.lease_from or services.clock.now(),
+        }
+    )
 
 
 def _spans(
@@ -118,30 +154,42 @@ def _spans(
     the run, which generates only its uncovered spans (``generate.start_inference``).
     """
     index = services.spans
-    missed = state.model_copy(update={"next": "lease", "span_plan": {}})
+    lease_from = state.lease_from or services.clock.now()
+    missed = state.model_copy(update={"next": "lease", "span_plan": {}, "lease_from": lease_from})
     if index is None or fingerprint is None or not len(fingerprint.span_codes):
         return missed
     found = index.find(state.entry_key(), fingerprint)
     plan = plan_spans(fingerprint.duration_s, found) if found else None
     if plan is None:
         return missed
-    services.metrics.count("SpanPlan")
+    services.metrics.emit(M.SPAN_PLAN)
     if plan.generate:
-        return state.model_copy(update={"next": "lease", "span_plan": plan.to_dict()})
+        return missed.model_copy(update={"span_plan": plan.to_dict()})
     entry = compose_and_store(
         services, state.entry_key(), plan, state.fingerprint_data, state.job_id, None
     )
     index_entry(services, state.entry_key(), state.fingerprint_data)
     record_partial(services, state.job_id, plan)
-    return _serve(services, state, CacheOutcome.PARTIAL, entry)
+    served = state.model_copy(update={"span_plan": plan.to_dict()})
+    return _serve(services, served, CacheOutcome.PARTIAL, entry)
 
 
 def lookup(services: Services, state: PipelineState) -> PipelineState:
     """exact -> whole-video near -> shared spans: each only when the one before missed."""
     timer = QuietStage("lookup")
+    state = _ended_lease_wait(services, state)
     fingerprint = _fingerprint(state)
     served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
     return timer.stamp(served or _spans(services, state, fingerprint))
+
+
+def _ended_lease_wait(services: Services, state: PipelineState) -> PipelineState:
+    """A job a lease holder resumed: its wait, from its first lease attempt, is over."""
+    if not (state.lease_resumed_at and state.lease_from):
+        return state
+    waited = max(state.lease_resumed_at - state.lease_from, 0.0)
+    services.metrics.emit(M.LEASE_WAIT_SECONDS, waited)
+    return state.model_copy(update={"lease_from": 0.0, "lease_resumed_at": 0.0})
 
 
 def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> None:
@@ -164,11 +212,13 @@ def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> 
         clock=services.clock,
     )
     if lease.try_acquire() is None:
+        if lease.took_over:
+            services.metrics.emit(M.LEASE_TAKEOVER)
         won = state.model_copy(update={"next": "infer", "lease_token": lease.token})
         services.workflow.resume(task_token, resumption(timer.stamp(won)))
         return
     if not lease.wait(task_token):  # released between our attempt and now: look again
         services.workflow.resume(task_token, {"next": "lookup"})
         return
-    services.metrics.count("LeaseWait")
+    services.metrics.emit(M.LEASE_WAIT)
     services.jobs.update(state.job_id, stage="waiting")

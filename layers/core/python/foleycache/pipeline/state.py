@@ -28,7 +28,16 @@ def merge_resumed(data: Any) -> Any:
 
 
 #: What a resumed task may set (a waiting task's output lands in ``$.resumed``).
-RESUMABLE = ("next", "lease_token", "cache", "audio_key", "served_fingerprint", "timings_ms")
+RESUMABLE = (
+    "next",
+    "lease_token",
+    "cache",
+    "audio_key",
+    "served_fingerprint",
+    "timings_ms",
+    "sound_at",
+    "lease_resumed_at",
+)
 
 
 class PipelineState(BaseModel):
@@ -71,6 +80,12 @@ class PipelineState(BaseModel):
     next: NextStep = ""
     outputs: dict[str, str] = Field(default_factory=dict)
     timings_ms: dict[str, float] = Field(default_factory=dict)  # of the fast, unannounced stages
+    #: When this job's sound became readable (epoch s): time to first byte of sound.
+    sound_at: float = 0.0
+    #: When this job first went for the lease, and when a holder resumed it (epoch s):
+    #: the lease wait.
+    lease_from: float = 0.0
+    lease_resumed_at: float = 0.0
 
     def entry_key(self) -> CacheKey:
         """The cache key this job reads and fills. (Not ``key()``: the ``key`` field is the
@@ -120,6 +135,9 @@ class FailedState(BaseModel):
     prompt_md5: str = ""
     model_version: str = ""
     fingerprint_version: int = 0
+    #: Where the job had got to (which stage's input this state was): see ``failed_stage``.
+    next: str = ""
+    outputs: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -131,4 +149,16 @@ class FailedState(BaseModel):
             return None
         return CacheKey(
             self.fingerprint, self.prompt_md5, self.model_version, self.fingerprint_version
+        )
+
+    def failed_stage(self) -> str:
+        """The stage that failed, read from the state it was given: each step hands the
+        next its own ``next`` (fingerprint gets "", lookup "lookup", lease "lease",
+        inference "infer", mux "mux"; package gets mux's output, with the MP4)."""
+        if self.next == "mux":
+            if "dash" in self.outputs:
+                return "finish"
+            return "package" if "video" in self.outputs else "mux"
+        return {"": "fingerprint", "lookup": "lookup", "lease": "lease", "infer": "inference"}.get(
+            self.next, "finish"
         )

@@ -1,0 +1,62 @@
+"""The fingerprint library: what is known of videos, shared by every model version.
+
+A fingerprint depends on the video and the fingerprint algorithm, never on the model
+that makes the sound. So the stored fingerprints (this module), the exact-bytes
+records (:mod:`foleycache.cache.repeat_memory`) and the near-duplicate index
+(:mod:`foleycache.cache.near_match`) are kept per fingerprint version and prompt only
+(:func:`foleycache.cache.names.index_scope`). A new model version then finds a known
+video, exactly or near, without decoding it; only its sound, which lives under the
+model version (:mod:`foleycache.cache.tiered`), has to be made again.
+
+One record per (fingerprint version, prompt, 64-bit code), like an entry without its
+model version: written when a sound entry is committed, before its code joins the near
+index, so every index member has a fingerprint to be verified against. L1 (Redis) is
+an accelerator; L2 (S3, beside the entries) is the record.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from foleycache.cache import names
+from foleycache.core.keys import CacheKey
+from foleycache.core.ports import BlobStore, HotCache
+
+
+class FingerprintLibrary:
+    def __init__(self, hot: HotCache | None, blobs: BlobStore, *, l1_ttl_s: int) -> None:
+        self.hot = hot
+        self.blobs = blobs
+        self.l1_ttl_s = l1_ttl_s
+
+    def get(self, key: CacheKey) -> dict[str, Any] | None:
+        """The fingerprint (``Fingerprint.to_dict()``) stored for the key's code and prompt,
+        under any model version; None if the library does not know it."""
+        raw = None
+        if self.hot is not None:
+            raw = self.hot.get(names.redis_library_fingerprint(key), self.l1_ttl_s)
+        if raw is None:
+            raw = self.blobs.get_bytes(names.l2_library_fingerprint(key))
+            if raw is None:
+                return None
+            self._put_l1(key, raw)
+        body = json.loads(raw)
+        # The record is addressed by its code; one that carries another is not this video's.
+        if not isinstance(body, dict) or body.get("code") != key.fingerprint:
+            return None
+        return body
+
+    def put(self, key: CacheKey, fingerprint_data: dict[str, Any]) -> None:
+        """Record the fingerprint the key's code stands for: L2 first, then L1."""
+        if fingerprint_data.get("code") != key.fingerprint:
+            raise ValueError(
+                f"fingerprint {fingerprint_data.get('code')!r} is not {key.fingerprint!r}"
+            )
+        raw = json.dumps(fingerprint_data, separators=(",", ":")).encode()
+        self.blobs.put_bytes(names.l2_library_fingerprint(key), raw, "application/json")
+        self._put_l1(key, raw)
+
+    def _put_l1(self, key: CacheKey, raw: bytes) -> None:
+        if self.hot is not None:
+            self.hot.set(names.redis_library_fingerprint(key), raw, self.l1_ttl_s)
