@@ -16,6 +16,14 @@ shows there (clip id and clip time, 100 ms steps), so wrong reuse is judged from
 served WAV itself: every 10 ms block outside the crossfades must carry the timecode of
 the frames at that time (within one step), else its second counts as wrongly reused.
 
+Which frames a file shows is read from the file (``frame_truth``), not from the nominal
+piece lengths: an earlier judge used those and flagged 4 blocks of 10 ms that were right.
+Three lay past the nominal end, where the last frame is still shown (7.274 s of file for
+a nominal 7.259 s); one was the first 10 ms of a bikes upload reusing a stored upload
+whose 1.216 s fire intro is 30 frames (1.20 s) at 25 fps: the stand-in had written fire
+timecodes over the bikes frames at 1.20-1.216 s there, and that upload's true sound was
+reused at the true offset. The stand-in and the judge now both use the frames shown.
+
 Figures: GPU seconds generated (the model's own tally of seconds asked for), seconds
 saved = duration - generated, against the oracle's truly shared seconds (frames of the
 same prompt seen in an earlier request); the span search's cost on lookups that missed
@@ -31,6 +39,7 @@ import json
 import random
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 import wave
@@ -58,10 +67,58 @@ def timecode(clip_id: int, clip_t: np.ndarray) -> np.ndarray:
     return (clip_id * 1000 + np.floor(clip_t / STEP_S + 1e-6)).astype(np.int16)
 
 
+def piece_frames(piece: Piece, main: Path) -> int:
+    """Frames ``make_variant``'s filter chain makes of one piece (decoded, not predicted:
+    input seeking and the ``fps`` filter decide whether the last partial frame exists)."""
+    width, height, rate, _ = probe(main)
+    chain = (
+        f"scale={width}:{height},setsar=1,fps={rate},"
+        f"trim=duration={piece.duration_s:.6f},setpts=PTS-STARTPTS"
+    )
+    args = ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{piece.start_s:.6f}"]
+    args += ["-t", f"{piece.duration_s:.6f}", "-i", str(piece.clip), "-vf", chain]
+    out = subprocess.run(
+        [*args, "-an", "-f", "framecrc", "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return sum(1 for line in out.splitlines() if line and not line.startswith("#"))
+
+
+def frame_truth(variant: Variant) -> list[tuple[float, float, Path, float]]:
+    """``Variant.truth()`` on the frames the file really shows: each piece lasts its whole
+    frames (a nominal 1.216 s at 25 fps is 30 frames, 1.20 s), and the last one until
+    the file ends (its last frame is shown for a whole frame period, past the nominal
+    sum). The frame counts must add up to the file's, else the judge would guess."""
+    main = max(variant.pieces, key=lambda p: p.duration_s).clip
+    num, _, den = probe(main)[2].partition("/")
+    fps = float(num) / float(den or 1)
+    counts = [piece_frames(p, main) for p in variant.pieces]
+    probe_args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-of"]
+    out = subprocess.run(
+        [*probe_args, "csv=p=0", "-show_entries", "stream=nb_read_frames", str(variant.path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if sum(counts) != int(out.strip().strip(",")):
+        raise RuntimeError(f"{variant.path.name}: pieces {counts} != {out.strip()} frames")
+    truth, at = [], 0
+    for i, (piece, n) in enumerate(zip(variant.pieces, counts, strict=True)):
+        start = at / fps
+        end = float("inf") if i == len(counts) - 1 else (at + n) / fps
+        truth.append((start, end, piece.clip, piece.start_s - start))
+        at += n
+    return truth
+
+
 class TimecodeInference:
     """Writes, for each sample asked for, the timecode of the frames truly shown there."""
 
-    def __init__(self, s3: Any, truth: dict[str, Variant], clip_ids: dict[Path, int]) -> None:
+    def __init__(
+        self,
+        s3: Any,
+        truth: dict[str, list[tuple[float, float, Path, float]]],
+        clip_ids: dict[Path, int],
+    ) -> None:
         self.s3 = s3
         self.truth = truth
         self.clip_ids = clip_ids
@@ -72,7 +129,7 @@ class TimecodeInference:
     def expected(self, video_uri: str, total: int) -> np.ndarray:
         t = np.arange(total) / RATE
         out = np.zeros(total, dtype=np.int16)
-        for start, end, clip, offset in self.truth[video_uri].truth():
+        for start, end, clip, offset in self.truth[video_uri]:
             inside = (t >= start) & (t < end)
             out[inside] = timecode(self.clip_ids[clip], t[inside] + offset)
         return out
@@ -229,7 +286,7 @@ def main() -> None:
         print(f"{len(plan)} requests, prep {prep_s:.0f} s", flush=True)
         stack = start_stack()
         services, _ = stack.services("cuts", 1, work)
-        truth: dict[str, Variant] = {}
+        truth: dict[str, list[tuple[float, float, Path, float]]] = {}
         model = TimecodeInference(stack.s3, truth, {c: i + 1 for i, c in enumerate(clips)})
         hot = CountingStore(services.hot_index)
         durable = CountingStore(services.durable_index)
@@ -273,7 +330,7 @@ def replay_one(
     services: Services,
     stack: Stack,
     model: TimecodeInference,
-    truth: dict[str, Variant],
+    truth: dict[str, list[tuple[float, float, Path, float]]],
     index: int,
     kind: str,
     prompt: str,
@@ -282,7 +339,7 @@ def replay_one(
     settings = services.settings
     key = f"uploads/{index:04d}{variant.path.suffix}"
     uri = f"s3://{settings.uploads_bucket}/{key}"
-    truth[uri] = variant
+    truth[uri] = frame_truth(variant)
     stack.s3.put_object(
         Bucket=settings.uploads_bucket,
         Key=key,
@@ -308,6 +365,8 @@ def replay_one(
         served = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
     duration = state.duration_s
     wrong_at = wrong_blocks(served, model.expected(uri, len(served)))
+    entry = services.cache.get_l2(state.entry_key())
+    composed = (entry.extra.get("composed") or {}) if entry is not None else {}
     wrong = len(wrong_at) / 100.0
     for start, end, clip, offset in variant.truth():
         seen.append((clip, start + offset, end + offset))
@@ -330,6 +389,12 @@ def replay_one(
         "wrong_s": wrong,
         "wrong_at_s": wrong_at[:10],
         "truth_end_s": round(sum(p.duration_s for p in variant.pieces), 3),
+        "frame_cuts_s": [round(a, 3) for a, _, _, _ in truth[uri][1:]],
+        "reused": [
+            [r["start_s"], r["end_s"], r["source_offset_s"], r["source"].split("/")[-1][:8]]
+            for r in composed.get("spans", [])
+        ],
+        "generated": composed.get("generated", []),
         "ms": round(ms, 1),
     }
     print(
