@@ -6,7 +6,8 @@ verified spans cover against the seconds truly shared, the offset error, and any
 reused outside the truth (wrong reuse). Negatives: every clip's re-encoded copy against
 every other clip, and against itself at every *wrong* offset (other stretches of one
 shot, the static traffic camera included), proposals every 0.5 s: every verified span
-there is a wrong reuse.
+there is a wrong reuse. Also, at every 0.1 s wrong shift, the longest run that stricter
+per-sample limits would let through (``TIER_LIMITS``: what a shorter minimum span needs).
 
     .venv/bin/python bench/span_eval.py   # -> bench/results/span_eval.json (about 10 min)
 """
@@ -76,6 +77,31 @@ def variants(
     return made
 
 
+#: Stricter per-sample limits measured for a possible short-span tier (0003).
+TIER_LIMITS = (5.0, 6.0, 7.0)
+
+
+def longest_negative_runs(
+    query: Any, stored: Any, same_clip: bool, best: dict[float, list[Any]]
+) -> None:
+    """At every 0.1 s shift (the true one and its neighbours excluded for one clip), the
+    longest run of evidence samples whose best 1 s rolling motion mean is within each of
+    ``TIER_LIMITS`` (pictures agreeing): how long a wrong offset can look right."""
+    for shift in range(-len(query), len(stored)):
+        if same_clip and abs(shift) <= 1:
+            continue
+        dm, dp, _ = sm._distances(query, stored, shift)
+        if len(dm) < sm.ROLL:
+            continue
+        evidence = dm < 32
+        rolling = sm._rolling_evidence_mean(dm, evidence, sm.ROLL)
+        pictures = sm._rolling_mean(dp, sm.ROLL) <= sm.MAX_PICTURE_H
+        for limit in TIER_LIMITS:
+            for a, b in sm.runs(evidence & (rolling <= limit) & pictures):
+                if (b - a) / SPAN_FPS > best[limit][0]:
+                    best[limit] = [(b - a) / SPAN_FPS, round(float(dm[a:b].mean()), 2), shift]
+
+
 def main() -> None:
     started = time.time()
     clips = sorted(p for p in CLIPS.iterdir() if p.suffix in {".mp4", ".mkv", ".mov"})
@@ -83,6 +109,7 @@ def main() -> None:
     codes = {c: fingerprint_video(c).span_codes for c in clips}
     positives: list[dict[str, Any]] = []
     negatives: list[dict[str, Any]] = []
+    tier_runs: dict[float, list[Any]] = {limit: [0.0, None, None] for limit in TIER_LIMITS}
     with tempfile.TemporaryDirectory(prefix="span-eval-") as tmp:
         for v in variants(clips, durations, Path(tmp), seed=13):
             q = fingerprint_video(v.path).span_codes
@@ -138,6 +165,7 @@ def main() -> None:
             copy_codes = fingerprint_video(copy.path).span_codes
             for other in clips:
                 stored = codes[other]
+                longest_negative_runs(copy_codes, stored, other == clip, tier_runs)
                 for hint in range(-len(copy_codes), len(stored), 5):
                     if other == clip and abs(hint) <= 1 * SPAN_FPS:
                         continue  # the true offset (0) and the search around it
@@ -168,6 +196,8 @@ def main() -> None:
         "wrong_reuse_s_in_positives": round(sum(float(p["wrong_s"]) for p in positives), 2),
         "max_offset_error_ms": max(float(p["offset_error_ms"] or 0) for p in positives),
         "negatives_wrong_spans": negatives,
+        # [seconds, mean motion distance over the run, shift in samples] per rolling limit
+        "negatives_longest_run_by_rolling_limit": {str(k): v for k, v in tier_runs.items()},
         "wall_s": round(time.time() - started, 1),
     }
     out = REPO / "bench" / "results" / "span_eval.json"
