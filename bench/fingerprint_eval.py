@@ -246,6 +246,7 @@ def _window(f: VideoFeatures, start: int, length: int) -> VideoFeatures:
         heads=f.heads[seconds],
         hands=f.hands[seconds],
         thumbs=f.thumbs[start : start + length],
+        span_thumbs=f.span_thumbs[start * 5 : (start + length) * 5],  # SPAN_FPS / SIGNATURE_FPS
         weights=f.weights[seconds],
         times_s=f.times_s[seconds],
         duration_s=length / SIGNATURE_FPS,

@@ -506,9 +506,7 @@ def replay(
             continue
         row["ms"] = (time.perf_counter() - started - meter.pop_overhead()) * 1e3
         row["usage"] = meter.take()
-        made_for = stack.s3.head_object(Bucket=settings.cache_bucket, Key=state.audio_key)[
-            "Metadata"
-        ]["made-for"]
+        made_for = made_for_of(stack, services, state.audio_key, state)
         served_pair = pair_of_upload[made_for]
         row.update(
             outcome=state.cache,
@@ -540,6 +538,20 @@ def redis_bytes_stored(url: str) -> int:
     Valkey's data storage."""
     client = connect(url)
     return sum(int(client.memory_usage(key) or 0) for key in client.scan_iter(count=1000))
+
+
+def made_for_of(stack: Stack, services: Services, audio_key: str, state: PipelineState) -> str:
+    """The upload the served sound was made for; a composed (partial) one names none, so
+    it is judged by its first source's (bench/replay_cuts.py judges partials per second)."""
+    bucket = services.settings.cache_bucket
+    metadata = stack.s3.head_object(Bucket=bucket, Key=audio_key)["Metadata"]
+    if "made-for" in metadata:
+        return str(metadata["made-for"])
+    entry = services.cache.get_l2(state.entry_key())
+    if entry is None or "composed" not in entry.extra:
+        raise AssertionError(f"{audio_key} names no upload and is not a composed entry")
+    source = str(entry.extra["composed"]["spans"][0]["source_audio"])
+    return made_for_of(stack, services, source, state)
 
 
 def explain_miss(stored: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:

@@ -14,14 +14,15 @@ from foleycache.services import Services
 
 
 def record_success(
-    services: Services, tier: str, created_at: float | None, sound_at: float, duration_s: float
+    services: Services, tier: str, created_at: float | None, sound_at: float, saved_s: float
 ) -> None:
-    """``tier`` is a hit tier or ``miss``; ``sound_at`` 0 when unknown."""
+    """``tier`` is a hit tier or ``miss``; ``sound_at`` 0 when unknown; ``saved_s`` the
+    seconds of sound served without asking the model (a partial: the reused ones)."""
     if tier == M.MISS_TIER:
         services.metrics.emit(M.MISS)
     else:
         services.metrics.emit(M.HIT, Tier=tier)
-        services.metrics.emit(M.INFERENCE_SECONDS_SAVED, duration_s, Tier=tier)
+        services.metrics.emit(M.INFERENCE_SECONDS_SAVED, saved_s, Tier=tier)
     services.metrics.emit(M.JOB_FINISHED)
     if created_at is None:
         return
