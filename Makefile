@@ -10,7 +10,7 @@ DEMO_PROMPT ?= a dog's paws padding and scratching on a wooden floor
 APT_PACKAGES := ffmpeg redis-server fonts-dejavu-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup system-packages build demo test lint unit integration bench stack-down clean
+.PHONY: setup system-packages build demo test lint unit integration bench bench-report stack-down clean
 
 setup: system-packages $(VENV)/.installed
 
@@ -55,12 +55,13 @@ test: lint build
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit
 
+# Every benchmark (bench/run_all.py lists them and their sizes), the cost model, then
+# bench/REPORT.md; `make bench-report` rebuilds the report from bench/results alone.
 bench: setup
-	$(PY) bench/cache_bench.py
-	$(PY) bench/e2e_bench.py
-	$(PY) bench/replay_bench.py
-	$(PY) bench/encode_vs_repackage.py
-	$(PY) bench/fingerprint_eval.py
+	$(PY) bench/run_all.py
+
+bench-report: setup
+	$(PY) bench/report.py
 
 stack-down:
 	-$(VENV)/bin/foleycache stack down

@@ -24,6 +24,7 @@ repackaging (``-c copy``): mostly process start-up.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -101,7 +102,7 @@ def encodes(plan: Preflight) -> int:
     return (0 if plan.copy_video else 1) + len(plan.rungs)
 
 
-def measure(clip: Path, work: Path) -> dict[str, Any]:
+def measure(clip: Path, work: Path, repeats: int = REPEATS) -> dict[str, Any]:
     info = probe(clip)
     wav = foley_wav(work / f"{clip.stem}.wav", info.duration_s)
     plan = plan_delivery(info, segment_s=SEGMENT_S)
@@ -110,9 +111,9 @@ def measure(clip: Path, work: Path) -> dict[str, Any]:
     def run(name: str, how: Preflight, source: Path = clip, meta: MediaInfo = info) -> MuxResult:
         return mux_foley(source, wav, work / f"{clip.stem}.{name}.mp4", meta, plan=how)
 
-    full, full_cpu = median_mux(REPEATS, lambda: run("full", forced))
-    _, chosen_cpu = median_mux(REPEATS, lambda: run("chosen", dataclasses.replace(plan, rungs=())))
-    ladder, ladder_cpu = median_mux(REPEATS, lambda: run("ladder", plan))
+    full, full_cpu = median_mux(repeats, lambda: run("full", forced))
+    _, chosen_cpu = median_mux(repeats, lambda: run("chosen", dataclasses.replace(plan, rungs=())))
+    ladder, ladder_cpu = median_mux(repeats, lambda: run("ladder", plan))
     packaged = package_abr(
         ladder.path, work / f"{clip.stem}-abr", rungs=ladder.rungs, segment_s=SEGMENT_S
     )
@@ -121,7 +122,7 @@ def measure(clip: Path, work: Path) -> dict[str, Any]:
     deliverable_info = probe(full.path)
     deliverable_plan = plan_delivery(deliverable_info, segment_s=SEGMENT_S)
     copy, copy_cpu = median_mux(
-        REPEATS, lambda: run("copy", deliverable_plan, full.path, deliverable_info)
+        repeats, lambda: run("copy", deliverable_plan, full.path, deliverable_info)
     )
     copy_pkg = package_abr(copy.path, work / f"{clip.stem}-copy-abr", segment_s=SEGMENT_S)
     on_copy_plan = plan_delivery(deliverable_info, segment_s=SEGMENT_S, ladder_on_copy=True)
@@ -190,9 +191,17 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="runs per encode (median)")
+    args = parser.parse_args()
     clips = sorted(p for p in CLIPS.iterdir() if p.suffix in {".mp4", ".mkv"})
     with tempfile.TemporaryDirectory(prefix="fc-bench-") as tmp:
-        rows = [measure(clip, Path(tmp)) for clip in clips]
+        rows = []
+        for clip in clips:
+            rows.append(measure(clip, Path(tmp), args.repeats))
+            print(
+                f"  {clip.name}: full encode {rows[-1]['full_encode_cpu_s']:.2f} CPU s", flush=True
+            )
     met = targets(rows)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -200,7 +209,7 @@ def main() -> None:
             {
                 "segment_s": SEGMENT_S,
                 "x264": {"preset": X264_PRESET, "crf": X264_CRF},
-                "repeats": REPEATS,
+                "repeats": args.repeats,
                 "cpu_count": os.cpu_count(),
                 "machine": platform.platform(),
                 "ffmpeg": run_tool(["ffmpeg", "-version"]).stdout.splitlines()[0],

@@ -192,7 +192,16 @@ def _features(items: list[Item], keep: Path | None) -> dict[Path, VideoFeatures]
             stored: dict[Path, VideoFeatures] = pickle.load(f)
         if all(i.path in stored for i in items):
             return stored
-    features = {i.path: video_features(i.path) for i in items}
+    # One file per core, as build() does: decoding is single-threaded, and the shared
+    # ONNX session's run() is thread-safe; each file's features depend on it alone.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        features = dict(
+            zip(
+                [i.path for i in items],
+                pool.map(video_features, [i.path for i in items]),
+                strict=True,
+            )
+        )
     if cache:
         with cache.open("wb") as f:
             pickle.dump(features, f)
@@ -237,6 +246,7 @@ def _window(f: VideoFeatures, start: int, length: int) -> VideoFeatures:
         heads=f.heads[seconds],
         hands=f.hands[seconds],
         thumbs=f.thumbs[start : start + length],
+        span_thumbs=f.span_thumbs[start * 5 : (start + length) * 5],  # SPAN_FPS / SIGNATURE_FPS
         weights=f.weights[seconds],
         times_s=f.times_s[seconds],
         duration_s=length / SIGNATURE_FPS,

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import logging
 import random
 import shutil
 import statistics
@@ -49,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from bench_logs import quiet_moto_logs  # bench/ is sys.path[0] when a bench runs
+from usage_meter import Meter
 
 from foleycache.adapters.dynamodb_catalog import DynamoCatalog
 from foleycache.adapters.dynamodb_jobs import DynamoJobStore
@@ -64,6 +65,7 @@ from foleycache.core.ports import InferenceNotice, InferenceRequest, InferenceRe
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.local.stack import free_port
 from foleycache.local.template_resources import load_template, table_spec
+from foleycache.pipeline.deliver import mux, package
 from foleycache.pipeline.fingerprint_upload import fingerprint_upload
 from foleycache.pipeline.finish import succeed
 from foleycache.pipeline.generate import finish_inference, inference_id, start_inference
@@ -200,7 +202,7 @@ def workload(
 
 
 # --- the stand-in model --------------------------------------------------------------
-def short_wav(seconds: float = 0.25, rate: int = 48_000) -> bytes:
+def silent_wav(seconds: float, rate: int = 48_000) -> bytes:
     buf = io.BytesIO()
     with wave.open(buf, "wb") as out:
         out.setnchannels(1)
@@ -212,12 +214,15 @@ def short_wav(seconds: float = 0.25, rate: int = 48_000) -> bytes:
 
 class CountingInference:
     """The Inference port without a GPU: writes a valid WAV where asked, tagged with the
-    upload it was made for (so provenance is checked on the served object itself)."""
+    upload it was made for (so provenance is checked on the served object itself).
 
-    def __init__(self, s3: Any) -> None:
+    The WAV is silence as long as the video, in the model's output format (48 kHz mono,
+    16 bit), so what is stored, read and muxed has the real model's size."""
+
+    def __init__(self, s3: Any, meter: Meter) -> None:
         self.s3 = s3
+        self.meter = meter
         self.calls = 0
-        self.wav = short_wav()
         self.results: dict[str, InferenceResult] = {}
 
     def start(self, request: InferenceRequest) -> None:
@@ -234,13 +239,14 @@ class CountingInference:
         started = time.perf_counter()
         self.calls += 1
         bucket, key = request.output_uri.removeprefix("s3://").split("/", 1)
-        self.s3.put_object(
-            Bucket=bucket,
-            Key=key,
-            Body=self.wav,
-            ContentType="audio/wav",
-            Metadata={"made-for": request.video_uri},
-        )
+        with self.meter.step("gpu"):  # the endpoint's work: its S3 write is still billed
+            self.s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=silent_wav(request.duration_s),
+                ContentType="audio/wav",
+                Metadata={"made-for": request.video_uri},
+            )
         return InferenceResult(
             audio_uri=request.output_uri,
             model_version=request.model_version,
@@ -277,6 +283,7 @@ class Stack:
     s3: Any
     dynamodb: Any
     template: dict[str, Any]
+    meter: Meter
     stops: list[Any] = field(default_factory=list)
 
     def services(
@@ -299,7 +306,8 @@ class Stack:
         self.dynamodb.create_table(TableName=settings.table_name, **table_spec(self.template))
         redis_client = connect(settings.redis_url)
         redis_client.flushdb()
-        inference = CountingInference(self.s3)
+        self.meter.instrument(redis_client)
+        inference = CountingInference(self.s3, self.meter)
         services = Services(
             settings=settings,
             uploads=S3BlobStore(self.s3, settings.uploads_bucket),
@@ -320,7 +328,7 @@ class Stack:
 def start_stack() -> Stack:
     from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per S3 call
+    quiet_moto_logs()
     redis_port, moto_port = free_port(), free_port()
     redis_proc = subprocess.Popen(
         ["redis-server", "--port", str(redis_port), "--save", "", "--appendonly", "no"],
@@ -337,12 +345,17 @@ def start_stack() -> Stack:
             "aws_access_key_id": "testing",
             "aws_secret_access_key": "testing",
         }
+        meter = Meter()
+        s3, dynamodb = boto3.client("s3", **creds), boto3.client("dynamodb", **creds)
+        meter.attach(s3)
+        meter.attach(dynamodb, sizing_client=boto3.client("dynamodb", **creds))
         stack = Stack(
             moto_url=moto_url,
             redis_url=f"redis://127.0.0.1:{redis_port}",
-            s3=boto3.client("s3", **creds),
-            dynamodb=boto3.client("dynamodb", **creds),
+            s3=s3,
+            dynamodb=dynamodb,
             template=load_template(REPO / "template.yaml"),
+            meter=meter,
             stops=stack_stops,
         )
         deadline = time.monotonic() + 30
@@ -370,24 +383,91 @@ def _waited(services: Services, state: PipelineState, token: str, step: Any) -> 
     return PipelineState.model_validate({**state.model_dump(), "resumed": answers.pop(token)})
 
 
-def run_pipeline(services: Services, state: PipelineState) -> PipelineState:
-    """The state machine's cache path (Mux/Package only copy bytes and are left out)."""
-    state = fingerprint_upload(services, state)
+def run_pipeline(
+    services: Services, state: PipelineState, meter: Meter, decisions: dict[str, list[Any]]
+) -> PipelineState:
+    """The state machine's cache path (Mux/Package are left out: they cost the same for
+    every outcome, and ``delivery_sample`` measures them).
+
+    Each step runs under ``meter.step(<its ASL state>)``; what each Task answered (the
+    fields the Choice states read) goes to ``decisions``, from which the cost model walks
+    the real ASL path."""
+    with meter.step("Fingerprint"):
+        state = fingerprint_upload(services, state)
+    decisions["Fingerprint"] = [{"next": state.next}]
     if state.next not in ("mux", "lease"):  # known bytes go to the lease (ExactRepeat?)
-        state = lookup(services, state)
+        with meter.step("Lookup"):
+            state = lookup(services, state)
+        decisions["Lookup"] = [{"next": state.next}]
     if state.next != "mux":
-        state = _waited(services, state, "lease", lambda: lease_or_wait(services, state, "lease"))
+        here = state
+
+        def lease() -> None:
+            with meter.step("Lease"):
+                lease_or_wait(services, here, "lease")
+
+        state = _waited(services, state, "lease", lease)
+        decisions["Lease"] = [{"next": state.next}]
         if state.next == "infer":
             won = state
 
             def run_once() -> None:
-                start_inference(services, won, "infer")
-                finish_inference(services, {"inferenceId": inference_id(won.entry_key())})
+                with meter.step("Inference"):
+                    start_inference(services, won, "infer")
+                with meter.step("InferenceDone"):
+                    finish_inference(services, {"inferenceId": inference_id(won.entry_key())})
 
             state = _waited(services, won, "infer", run_once)
+            decisions["Inference"] = [{"next": state.next}]
     if state.next != "mux":
         raise AssertionError(f"a sequential replay cannot wait on a lease (next={state.next})")
-    return succeed(services, state)
+    with meter.step("RecordSuccess"):
+        return succeed(services, state)
+
+
+def submit(stack: Stack, services: Services, file: Path, key: str, prompt: str) -> str:
+    """Upload ``file`` as the client does, and record its job as IngestFunction does."""
+    bucket = services.settings.uploads_bucket
+    with stack.meter.step("upload"):  # the client's PUT (presigned on AWS)
+        stack.s3.put_object(
+            Bucket=bucket, Key=key, Body=file.read_bytes(), ChecksumAlgorithm="SHA256"
+        )
+    job_id = new_job_id()
+    now = time.time()
+    with stack.meter.step("Ingest"):
+        services.jobs.create(JobRecord(job_id, JobStatus.PENDING, prompt, now, now, bucket, key))
+    return job_id
+
+
+def delivery_sample(stack: Stack, videos: list[Video], work: Path, n: int) -> dict[str, Any]:
+    """Mux and Package, run for real on ``n`` of the distinct videos after a miss.
+
+    They follow every outcome that is not an exact repeat with live deliverables, and what
+    they cost depends on the video, not on the cache tier; so the replay leaves them out
+    (each is an encode) and the cost model adds this sample's mean to each such request."""
+    services, _ = stack.services("delivery", 5, work)
+    meter = stack.meter
+    picks = videos[:: max(1, len(videos) // n)][:n]
+    rows = []
+    for i, video in enumerate(picks):
+        key = f"uploads/d{i:03d}{video.path.suffix}"
+        job_id = submit(stack, services, video.path, key, PROMPTS[0])
+        start = PipelineState(job_id=job_id, bucket=services.settings.uploads_bucket, key=key)
+        state = run_pipeline(services, start, meter, {})
+        meter.take()
+        meter.pop_overhead()
+        with meter.step("Mux"):
+            state = mux(services, state)
+        with meter.step("Package"):
+            package(services, state)
+        usage = meter.take()
+        meter.pop_overhead()
+        rows.append({"video": video.name, "usage": usage})
+        print(
+            f"  delivery {video.name:<28} mux {usage['Mux']['seconds']:.2f} s, "
+            f"package {usage['Package']['seconds']:.2f} s"
+        )
+    return {"videos": [v.name for v in picks], "rows": rows}
 
 
 def replay(
@@ -395,6 +475,9 @@ def replay(
 ) -> dict[str, Any]:
     services, inference = stack.services(scenario, db, work)
     settings = services.settings
+    meter = stack.meter
+    meter.take()
+    meter.pop_overhead()
     pair_of_upload: dict[str, tuple[str, str]] = {}
     first_job: dict[tuple[str, str], str] = {}
     first_fingerprint: dict[tuple[str, str], dict[str, Any]] = {}
@@ -402,33 +485,28 @@ def replay(
     for req in requests:
         key = f"uploads/{req.index:04d}{req.file.suffix}"
         pair_of_upload[f"s3://{settings.uploads_bucket}/{key}"] = (req.video, req.prompt)
-        stack.s3.put_object(
-            Bucket=settings.uploads_bucket,
-            Key=key,
-            Body=req.file.read_bytes(),
-            ChecksumAlgorithm="SHA256",
-        )
-        job_id = new_job_id()
-        now = time.time()
-        services.jobs.create(
-            JobRecord(job_id, JobStatus.PENDING, req.prompt, now, now, settings.uploads_bucket, key)
-        )
+        job_id = submit(stack, services, req.file, key, req.prompt)
         oracle_hit = (req.video, req.prompt) in first_job
         row: dict[str, Any] = {**asdict(req), "file": req.file.name, "oracle_hit": oracle_hit}
+        decisions: dict[str, list[Any]] = {}
+        row["decisions"] = decisions
         started = time.perf_counter()
         try:
             state = run_pipeline(
-                services, PipelineState(job_id=job_id, bucket=settings.uploads_bucket, key=key)
+                services,
+                PipelineState(job_id=job_id, bucket=settings.uploads_bucket, key=key),
+                meter,
+                decisions,
             )
         except FoleyError as exc:
             row.update(outcome="failed", error=f"{type(exc).__name__}: {exc}")
-            row["ms"] = (time.perf_counter() - started) * 1e3
+            row["ms"] = (time.perf_counter() - started - meter.pop_overhead()) * 1e3
+            row["usage"] = meter.take()
             rows.append(row)
             continue
-        row["ms"] = (time.perf_counter() - started) * 1e3
-        made_for = stack.s3.head_object(Bucket=settings.cache_bucket, Key=state.audio_key)[
-            "Metadata"
-        ]["made-for"]
+        row["ms"] = (time.perf_counter() - started - meter.pop_overhead()) * 1e3
+        row["usage"] = meter.take()
+        made_for = made_for_of(stack, services, state.audio_key, state)
         served_pair = pair_of_upload[made_for]
         row.update(
             outcome=state.cache,
@@ -450,7 +528,30 @@ def replay(
             f"  {scenario} #{req.index:03d} {req.kind:<11} {req.video:<28} "
             f"{row['outcome']:<5} {row['ms']:7.0f} ms" + ("  WRONG" if row["wrong_reuse"] else "")
         )
-    return summarise(scenario, rows, inference.calls)
+    result = summarise(scenario, rows, inference.calls)
+    result["redis_bytes_stored"] = redis_bytes_stored(settings.redis_url)
+    return result
+
+
+def redis_bytes_stored(url: str) -> int:
+    """What the scenario left in L1 (keys and their overhead, MEMORY USAGE), for pricing
+    Valkey's data storage."""
+    client = connect(url)
+    return sum(int(client.memory_usage(key) or 0) for key in client.scan_iter(count=1000))
+
+
+def made_for_of(stack: Stack, services: Services, audio_key: str, state: PipelineState) -> str:
+    """The upload the served sound was made for; a composed (partial) one names none, so
+    it is judged by its first source's (bench/replay_cuts.py judges partials per second)."""
+    bucket = services.settings.cache_bucket
+    metadata = stack.s3.head_object(Bucket=bucket, Key=audio_key)["Metadata"]
+    if "made-for" in metadata:
+        return str(metadata["made-for"])
+    entry = services.cache.get_l2(state.entry_key())
+    if entry is None or "composed" not in entry.extra:
+        raise AssertionError(f"{audio_key} names no upload and is not a composed entry")
+    source = str(entry.extra["composed"]["spans"][0]["source_audio"])
+    return made_for_of(stack, services, source, state)
 
 
 def explain_miss(stored: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:
@@ -530,6 +631,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
     parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results path")
+    parser.add_argument(
+        "--delivery-sample", type=int, default=4, help="videos whose Mux/Package are measured"
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="fc-replay-"))
@@ -551,6 +655,7 @@ def main() -> None:
             replay(stack, name, db, plan, work)
             for db, (name, plan) in enumerate(plans.items(), start=1)
         ]
+        delivery = delivery_sample(stack, videos, work, args.delivery_sample)
         summary = {
             "requests_per_scenario": args.requests,
             "seed": args.seed,
@@ -566,6 +671,7 @@ def main() -> None:
                 "zero_wrong_reuse": all(r["wrong_reuse"] == 0 for r in results),
             },
             "scenarios": results,
+            "delivery_sample": delivery,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(summary, indent=2, default=str))

@@ -104,7 +104,7 @@ class Rollout:
         stack.dynamodb.create_table(TableName=self.base["TABLE_NAME"], **table_spec(stack.template))
         self.redis = connect(self.base["REDIS_URL"])
         self.redis.flushdb()
-        self.inference = CountingInference(stack.s3)
+        self.inference = CountingInference(stack.s3, stack.meter)
         self.services = self.configure(V1)
 
     def configure(self, stable: str, candidate: str = "", share: float = 0.0) -> Services:
@@ -141,7 +141,7 @@ def run_job(services: Services, state: PipelineState) -> PipelineState:
     """The state machine's cache path, ending at ``mux`` (a request) or ``done`` (a
     prewarm); Mux and Package only copy bytes and are left out, as in the replay."""
     state = fingerprint_upload(services, state)
-    if state.next not in ("mux", "done"):
+    if state.next not in ("mux", "done", "lease"):  # known bytes go to the lease
         state = lookup(services, state)
     if state.next not in ("mux", "done"):
         state = _waited(services, state, "lease", lambda: lease_or_wait(services, state, "lease"))

@@ -128,7 +128,7 @@ VideoContentType = Literal[
 ]
 assert set(get_args(VideoContentType)) == set(VIDEO_TYPES), "keep the schema's types in step"
 JobStatusName = Literal["pending", "running", "succeeded", "failed"]
-CacheTier = Literal["miss", "exact", "l1", "l2", "near"]
+CacheTier = Literal["miss", "exact", "l1", "l2", "near", "partial"]
 
 
 # --- models ------------------------------------------------------------------------------
@@ -244,7 +244,8 @@ class Job(BaseModel):
         ge=0.0,
         le=1.0,
         description="Share of the audio reused from earlier results: 1.0 on any hit, "
-        "0.0 on a miss, null until known.",
+        "0.0 on a miss, the share of seconds not generated on a partial reuse (shared "
+        "spans of a trimmed, extended or re-cut video), null until known.",
     )
     error: JobError | None = Field(description="Why the job failed.")
     timings_ms: dict[str, float]

@@ -172,12 +172,20 @@ def test_round_trip_through_json(dog: Fingerprint) -> None:
 
 
 def test_ten_minute_record_stays_under_16_kb(dog: Fingerprint) -> None:
-    """600 s (the longest accepted video) at 2 signatures per second still fits."""
+    """600 s (the longest accepted video) at 2 signatures per second still fits; the span
+    codes (10 per second, for reuse across cuts) add 64 KB and stay far inside the Step
+    Functions state's 256 KB."""
     signatures = np.resize(dog.frame_signatures, 1200)
-    longest = dataclasses.replace(dog, frame_signatures=signatures, duration_s=600.0)
+    longest = dataclasses.replace(
+        dog, frame_signatures=signatures, duration_s=600.0, span_codes=np.zeros(0, np.uint64)
+    )
     text = json.dumps(longest.to_dict())
     assert len(text) < 16_000
     assert Fingerprint.from_dict(json.loads(text)) == longest
+    with_spans = dataclasses.replace(longest, span_codes=np.resize(dog.span_codes, 6000))
+    text = json.dumps(with_spans.to_dict())
+    assert len(text) < 16_000 + 64_100
+    assert Fingerprint.from_dict(json.loads(text)) == with_spans
 
 
 def test_code_is_stable_across_processes(media: dict[str, Path]) -> None:

@@ -226,6 +226,7 @@ class Stub(str):
     """A fingerprint that is its ``video`` text: ``decide`` below compares those."""
 
     vector = None
+    span_codes = ()  # no time-local codes: the whole-video shift check has nothing to say
 
     @classmethod
     def from_dict(cls, body: dict[str, Any]) -> Stub:

@@ -119,3 +119,17 @@ def test_bad_input_is_a_rejection_by_class_not_a_stage_failure() -> None:
     metrics = services.metrics
     assert metrics.values("Rejected", Class="VideoTooLarge") == [1.0]  # type: ignore[attr-defined]
     assert metrics.values("JobFailed") == []  # type: ignore[attr-defined]
+
+
+def test_a_partial_job_counts_as_a_partial_hit_that_saved_only_the_reused_seconds() -> None:
+    services = fake_services()
+    plan = {"duration_s": 4.0, "reused": [], "generate": [[0.0, 1.5]]}
+    state = job(services, "job-partial").model_copy(
+        update={"cache": CacheOutcome.PARTIAL, "span_plan": plan, "sound_at": 1.0}
+    )
+    succeed(services, state)
+    metrics = services.metrics
+    assert metrics.values("JobHit", Tier="partial") == [1.0]  # type: ignore[attr-defined]
+    saved = metrics.values("InferenceSecondsSaved", Tier="partial")  # type: ignore[attr-defined]
+    assert saved == [pytest.approx(2.5)]
+    assert metrics.values("JobMiss") == []  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ import itertools
 import json
 import resource
 import subprocess
+import wave
 from pathlib import Path
 from typing import cast
 
@@ -366,3 +367,33 @@ def test_windowing_costs_about_one_pass_of_cpu(
     with capsys.disabled():
         print(f"\nCPU s for 30 s of reference Foley: {best}")
     assert best["windowed"] <= 2.0 * best["one pass"]
+
+
+def test_only_the_asked_spans_are_generated_and_logged(clip30: Path, tmp_path: Path) -> None:
+    """Reuse across cuts: the request names the seconds to generate; the rest is silence,
+    each span is windowed like a clip of its own, and the request log says what was asked."""
+    s3 = cast(S3Objects, _LocalS3(tmp_path, clip30))
+    service = FoleyService(load_backend(ServerConfig(model_version=VERSION)), s3)
+    body = json.loads(_request())
+    body["spans"] = [[0.0, 2.5], [14.0, 27.0]]
+    body["inference_id"] = "run-1"
+    result = service.invoke(json.dumps(body).encode())
+    assert result.status == 200, result.body
+    assert result.body["spans"] == [[0, 2 * SR + SR // 2], [14 * SR, 27 * SR]]
+    assert result.body["generated_s"] == pytest.approx(15.5)
+    # 13 s span -> two windows of at most 10 s with a 1 s crossfade; all inside the spans
+    starts = [(w["start_sample"], w["end_sample"]) for w in result.body["windows"]]
+    assert starts[0] == (0, 2 * SR + SR // 2) and len(starts) == 3
+    assert all(a >= 14 * SR and b <= 27 * SR for a, b in starts[1:])
+    with wave.open(str(tmp_path / "out.wav"), "rb") as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    assert not pcm[3 * SR : 14 * SR].any() and not pcm[27 * SR :].any()
+    assert pcm[14 * SR : 27 * SR].any()
+    (logged,) = service.request_log()
+    assert logged["inference_id"] == "run-1" and logged["spans"] == [[0.0, 2.5], [14.0, 27.0]]
+    assert logged["generated_s"] == pytest.approx(15.5)
+    for bad in ([[3.0, 2.0]], [[0.0, 5.0], [4.0, 6.0]], [[-1.0, 2.0]], [[40.0, 41.0]], "x"):
+        body["spans"] = bad
+        refused = service.invoke(json.dumps(body).encode())
+        assert (refused.status, refused.body["code"]) == (400, "InvalidInput"), bad
+    assert len(service.request_log()) == 1  # refused requests ran nothing

@@ -131,7 +131,14 @@ def create_app(
                 "model_version": state.service.model_version if state.service else None,
                 "backend": state.service.backend.name if state.service else None,
             }
+        log_ = state.service.request_log() if state.service else []
+        body["generated_s"] = round(sum(r["generated_s"] for r in log_), 6)
         return _json(body, 200)
+
+    @app.get("/requests")
+    def requests_log() -> Response:
+        """What each model run was asked for: the witness of GPU seconds spent."""
+        return _json({"requests": state.service.request_log() if state.service else []}, 200)
 
     @app.post("/invocations")
     def invocations() -> Response:

@@ -46,6 +46,8 @@ class FoleyAudio:
     notes: tuple[str, ...] = field(default=())
     #: The windows the clip was generated in (one for a clip that fits in a window).
     windows: tuple[Window, ...] = field(default=())
+    #: The sample ranges generated when only spans were asked for (empty: the whole clip).
+    spans: tuple[tuple[int, int], ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -126,8 +128,17 @@ class FoleyBackend(Protocol):
     name: str
     identity: ModelIdentity
 
-    def generate(self, video_path: Path, prompt: str, model_version: str) -> FoleyAudio:
-        """Raise ``InvalidVideo``/``VideoTooLarge`` for bad input, ``InferenceFailed`` otherwise."""
+    def generate(
+        self,
+        video_path: Path,
+        prompt: str,
+        model_version: str,
+        spans: tuple[tuple[float, float], ...] = (),
+    ) -> FoleyAudio:
+        """The clip's sound, or only ``spans`` of it (seconds; silence elsewhere).
+
+        Raise ``InvalidVideo``/``VideoTooLarge`` for bad input, ``InferenceFailed`` otherwise.
+        """
         ...
 
 

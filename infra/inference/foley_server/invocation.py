@@ -11,6 +11,7 @@ import json
 import tempfile
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ from foleycache.core.errors import (
 )
 
 MAX_PROMPT_CHARS = 2000
+#: Most spans one request may ask for (a re-cut rarely has more than a few uncovered gaps).
+MAX_SPANS = 64
+#: Requests the log keeps (newest last): enough for any test or benchmark run.
+REQUEST_LOG_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class FoleyRequest:
     prompt: str
     output: S3Uri
     model_version: str
+    #: Seconds ``[start, end)`` to generate; empty: the whole clip.
+    spans: tuple[tuple[float, float], ...] = ()
+    inference_id: str = ""
 
     @classmethod
     def from_json(cls, body: bytes) -> FoleyRequest:
@@ -59,7 +67,30 @@ class FoleyRequest:
             prompt=prompt,
             output=S3Uri.parse(data["output_s3_uri"], "output_s3_uri"),
             model_version=data["model_version"],
+            spans=_spans(data.get("spans")),
+            inference_id=str(data.get("inference_id") or ""),
         )
+
+
+def _spans(value: Any) -> tuple[tuple[float, float], ...]:
+    """``[[start_s, end_s], ...]`` in order and apart, or nothing (the whole clip)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_SPANS:
+        raise InvalidInput(f"spans must be a list of at most {MAX_SPANS} [start_s, end_s] pairs")
+    out: list[tuple[float, float]] = []
+    for item in value:
+        if (
+            not isinstance(item, list)
+            or len(item) != 2
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in item)
+        ):
+            raise InvalidInput("each span must be [start_s, end_s] in seconds")
+        start, end = float(item[0]), float(item[1])
+        if not 0.0 <= start < end or (out and start < out[-1][1]):
+            raise InvalidInput("spans must be in order, not overlapping, and start >= 0")
+        out.append((start, end))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -85,6 +116,26 @@ class FoleyService:
         self._s3 = s3
         # One GPU (or two shared CPU cores): concurrent runs would only thrash.
         self._model_lock = threading.Lock()
+        #: What each request asked the model for (the witness of seconds generated).
+        self._log: deque[dict[str, Any]] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._log_lock = threading.Lock()
+
+    def request_log(self) -> list[dict[str, Any]]:
+        """One record per run the model made: id, clip length, spans and seconds generated."""
+        with self._log_lock:
+            return list(self._log)
+
+    def _record(self, request: FoleyRequest, duration_s: float, generated_s: float) -> None:
+        with self._log_lock:
+            self._log.append(
+                {
+                    "inference_id": request.inference_id,
+                    "video": str(request.video),
+                    "duration_s": round(duration_s, 6),
+                    "spans": [list(span) for span in request.spans],
+                    "generated_s": round(generated_s, 6),
+                }
+            )
 
     def invoke(self, body: bytes) -> InvocationResult:
         try:
@@ -107,7 +158,12 @@ class FoleyService:
             self._s3.download(request.video, video)
             started = time.perf_counter()
             with self._model_lock:
-                audio = self.backend.generate(video, request.prompt, self.model_version)
+                audio = self.backend.generate(
+                    video, request.prompt, self.model_version, request.spans
+                )
+            generated = audio.spans or ((0, int(audio.samples.size)),)
+            generated_s = sum(hi - lo for lo, hi in generated) / audio.sample_rate
+            self._record(request, audio.duration_s, generated_s)
             inference_ms = round((time.perf_counter() - started) * 1000.0, 1)
             wav = Path(tmp) / "foley.wav"
             write_wav(wav, audio.samples, audio.sample_rate)
@@ -126,6 +182,9 @@ class FoleyService:
             # The window plan: where each window's sound lies in the clip (seconds and
             # samples, end exclusive) and how much it overlaps the previous one.
             "windows": [window.as_json() for window in audio.windows],
+            # What was generated (sample ranges, end exclusive); the rest is silence.
+            "spans": [[lo, hi] for lo, hi in generated],
+            "generated_s": round(generated_s, 6),
         }
 
 

@@ -39,7 +39,14 @@ from foley_server.backend import (
 from foley_server.config import ServerConfig
 from foley_server.seeds import file_sha256, seed_for, window_seed
 from foley_server.video_motion import MotionCurve, probe_duration_s, read_motion
-from foleycache.core.errors import InferenceFailed, InvalidVideo, ToolMissing, VideoTooLarge
+from foleycache.core.errors import (
+    InferenceFailed,
+    InvalidInput,
+    InvalidVideo,
+    ToolMissing,
+    VideoTooLarge,
+)
+from foleycache.media.crossfade import equal_power_gains
 
 CROSSFADE = "equal-power"
 
@@ -137,9 +144,11 @@ def plan_windows(
 
 
 def fade_gains(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(fade-in, fade-out) over ``n`` samples with ``in**2 + out**2 == 1`` at every sample."""
-    x = (np.arange(n, dtype=np.float64) + 0.5) / n
-    return np.sin(0.5 * np.pi * x), np.cos(0.5 * np.pi * x)
+    """(fade-in, fade-out) over ``n`` samples with ``in**2 + out**2 == 1`` at every sample.
+
+    The one definition, shared with the pipeline's composition of reused and generated
+    spans (``foleycache.media.crossfade``), so every join sounds the same."""
+    return equal_power_gains(n)
 
 
 def join_windows(parts: list[np.ndarray], windows: tuple[Window, ...]) -> np.ndarray:
@@ -159,6 +168,21 @@ def join_windows(parts: list[np.ndarray], windows: tuple[Window, ...]) -> np.nda
             gain[-after:] *= fade_gains(after)[1]
         out[window.start_sample : window.end_sample] += np.nan_to_num(part) * gain
     return out.astype(np.float32)
+
+
+def span_samples(
+    spans: tuple[tuple[float, float], ...], total: int, sample_rate: int = SAMPLE_RATE
+) -> tuple[tuple[int, int], ...]:
+    """Spans in seconds as sample ranges, checked: inside the clip, ordered, not overlapping."""
+    out: list[tuple[int, int]] = []
+    for start_s, end_s in spans:
+        lo, hi = round(start_s * sample_rate), min(round(end_s * sample_rate), total)
+        if lo < 0 or hi <= lo or lo >= total:
+            raise InvalidInput(f"span {start_s:g}-{end_s:g} s is not inside the clip")
+        if out and lo < out[-1][1]:
+            raise InvalidInput("spans must be in order and must not overlap")
+        out.append((lo, hi))
+    return tuple(out)
 
 
 class ClipSource:
@@ -195,7 +219,7 @@ class WindowInput:
         """The clip's motion inside the window, on the window's own clock (0 = window start)."""
         curve = self.source.motion()
         keep = np.ones(curve.times_s.shape, dtype=bool)
-        if self.window.index > 0:
+        if self.window.start_sample > 0:
             keep &= curve.times_s >= self.window.start_s
         if not self.last:
             keep &= curve.times_s < self.window.end_s
@@ -207,7 +231,7 @@ class WindowInput:
 
     def subclip(self) -> Path:
         """A video file holding just this window (re-encoded, so cuts are frame-accurate)."""
-        if self.window.index == 0 and self.last:
+        if self.window.start_sample == 0 and self.last:
             return self.source.video_path
         return self.source.subclip(self.window)
 
@@ -286,27 +310,59 @@ class WindowedFoley:
             target_samples(duration_s), self.settings.window_s, self.settings.overlap_s
         )
 
-    def generate(self, video_path: Path, prompt: str, model_version: str) -> FoleyAudio:
+    def generate(
+        self,
+        video_path: Path,
+        prompt: str,
+        model_version: str,
+        spans: tuple[tuple[float, float], ...] = (),
+    ) -> FoleyAudio:
+        """The whole clip's sound, or only ``spans`` (seconds, end exclusive) of it.
+
+        With spans, each span is planned and generated on its own like a clip of its own
+        (same window length, overlap and crossfades) and the rest of the track is silence:
+        the pipeline fills it with sound it already has (reuse across cuts).
+        """
         duration_s = probe_duration_s(video_path)  # InvalidVideo before any model work
-        windows = self.plan(duration_s)
+        self.plan(duration_s)  # the length limit holds for the clip, spans or not
+        total = target_samples(duration_s)
+        ranges = span_samples(spans, total) if spans else ((0, total),)
         request_seed = seed_for(file_sha256(video_path), prompt, model_version)
-        parts: list[np.ndarray] = []
+        out = np.zeros(total, dtype=np.float32)
+        planned: list[Window] = []
         with tempfile.TemporaryDirectory(prefix="foley-windows-") as tmp:
             source = ClipSource(video_path, duration_s, Path(tmp))
-            for window in windows:
-                clip = WindowInput(source, window, last=window.index == len(windows) - 1)
-                seed = window_seed(request_seed, window.index)
-                parts.append(np.asarray(self.model.generate_window(clip, prompt, seed)))
+            for lo, hi in ranges:
+                relative = plan_windows(hi - lo, self.settings.window_s, self.settings.overlap_s)
+                parts: list[np.ndarray] = []
+                for window in relative:
+                    absolute = Window(
+                        len(planned),
+                        lo + window.start_sample,
+                        lo + window.end_sample,
+                        window.overlap_samples,
+                        window.sample_rate,
+                    )
+                    planned.append(absolute)
+                    clip = WindowInput(source, absolute, last=absolute.end_sample == total)
+                    seed = window_seed(request_seed, absolute.index)
+                    parts.append(np.asarray(self.model.generate_window(clip, prompt, seed)))
+                out[lo:hi] = join_windows(parts, relative)
+        windows = tuple(planned)
         notes: tuple[str, ...] = ()
         if len(windows) > 1:
             notes = (
-                f"generated in {len(windows)} windows of {windows[0].duration_s:.2f} s joined by "
-                f"{self.settings.overlap_s:g} s {CROSSFADE} crossfades",
+                f"generated in {len(windows)} windows of at most {self.settings.window_s:g} s "
+                f"joined by {self.settings.overlap_s:g} s {CROSSFADE} crossfades",
             )
+        if spans:
+            asked = sum(hi - lo for lo, hi in ranges) / SAMPLE_RATE
+            notes += (f"generated {asked:.2f} s in {len(ranges)} spans; the rest is silence",)
         return FoleyAudio(
-            samples=join_windows(parts, windows),
+            samples=out,
             sample_rate=SAMPLE_RATE,
             duration_s=duration_s,
             notes=notes,
             windows=windows,
+            spans=tuple(ranges) if spans else (),
         )

@@ -39,6 +39,7 @@ from foleycache.settings import Settings
 
 if TYPE_CHECKING:
     from foleycache.cache.near_match import NearMatcher
+    from foleycache.cache.span_index import SpanIndex
 
 
 @dataclass
@@ -100,4 +101,15 @@ class Services:
             self.cache,
             self.metrics,
             library=self.library,
+        )
+
+    @property
+    def spans(self) -> SpanIndex | None:
+        """The span index (reuse across cuts), in the near index's stores."""
+        from foleycache.cache.span_index import SpanIndex
+
+        if self.durable_index is None:
+            return None
+        return SpanIndex(
+            self.hot_index, self.durable_index, self.cache, self.metrics, library=self.library
         )

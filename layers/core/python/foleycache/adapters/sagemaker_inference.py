@@ -67,6 +67,7 @@ def _result(body: dict[str, Any]) -> InferenceResult:
         inference_ms=float(body.get("inference_ms", 0.0)),
         windows=tuple(body.get("windows") or ()),
         weights_digest=str(body.get("weights_digest", "")),
+        spans=tuple((int(lo), int(hi)) for lo, hi in body.get("spans") or ()),
     )
 
 
@@ -104,15 +105,16 @@ class SageMakerFoley:
 
     @staticmethod
     def _body(request: InferenceRequest) -> bytes:
-        return json.dumps(
-            {
-                "video_s3_uri": request.video_uri,
-                "prompt": request.prompt,
-                "output_s3_uri": request.output_uri,
-                "model_version": request.model_version,
-                "inference_id": request.inference_id,
-            }
-        ).encode()
+        body: dict[str, Any] = {
+            "video_s3_uri": request.video_uri,
+            "prompt": request.prompt,
+            "output_s3_uri": request.output_uri,
+            "model_version": request.model_version,
+            "inference_id": request.inference_id,
+        }
+        if request.spans:
+            body["spans"] = [[round(a, 6), round(b, 6)] for a, b in request.spans]
+        return json.dumps(body).encode()
 
     def start(self, request: InferenceRequest) -> None:
         input_key = f"inference/in/{request.inference_id}.json"

@@ -12,10 +12,11 @@ has not been hit since: its L2 objects are tagged ``foleycache:archive=true`` (a
 tag-filtered lifecycle rule moves them to Glacier Instant Retrieval), and it
 is taken out of L1.
 
-It stays in the near-duplicate index: the index belongs to the fingerprint
+It stays in the near-duplicate and span indexes: they belong to the fingerprint
 library, which every model version shares (:mod:`foleycache.cache.library`),
 so archiving one version's sound (a cold entry, or a retired version's) must
-not make the video unknown to the others.
+not make the video unknown to the others. (An archived sound lent to a partial
+result is read from Glacier Instant Retrieval in milliseconds, like a served one.)
 
 A later request for an archived entry is still answered correctly: an exact
 key lookup reads L2, and Glacier Instant Retrieval serves reads in

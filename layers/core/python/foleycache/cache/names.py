@@ -118,6 +118,22 @@ def redis_hit_ranking(namespace_: str) -> str:
     return f"fc:{namespace_}:top"
 
 
+def span_bucket(layout: str, block: int, value: int) -> str:
+    """One bucket of the span index (time-local codes, ``cache.span_index``); it lives in the
+    near index's stores under ``index_scope``, its layout name keeps it apart."""
+    return f"{layout}:{block}:{value:x}"
+
+
+def span_member(fingerprint: str, sample: int, code: int) -> str:
+    """A posting: the stored video, where its window starts (span samples), its code."""
+    return f"{fingerprint}:{sample}:{code:016x}"
+
+
+def parse_span_member(member: str) -> tuple[str, int, int]:
+    fingerprint, sample, code = member.split(":")
+    return fingerprint, int(sample), int(code, 16)
+
+
 def redis_version_patterns(model_version: str) -> tuple[str, ...]:
     """Globs matching every L1 key of one model version: its sound (entries), remembered
     failures, and the index and exact records it had before the library. Never the library,
@@ -140,6 +156,13 @@ def l2_entry(key: CacheKey) -> str:
 
 def l2_audio(key: CacheKey) -> str:
     return l2_prefix(key) + "foley.wav"
+
+
+def generated_audio(inference_id: str) -> str:
+    """Where a partial run's generated spans land before they are composed with the reused
+    ones into ``l2_audio`` (reuse across cuts): scratch, expired with the run's other
+    ``inference/`` objects."""
+    return f"inference/generated/{inference_id}.wav"
 
 
 def l2_version_prefix(model_version: str) -> str:

@@ -38,6 +38,7 @@ class CacheOutcome(StrEnum):
     L1 = "l1"
     L2 = "l2"
     NEAR = "near"  # a verified near-duplicate's result
+    PARTIAL = "partial"  # verified shared spans reused, only the rest generated
 
 
 def new_job_id() -> str:

@@ -66,10 +66,10 @@ class Metric:
             )
 
 
-#: Where a hit's sound came from. Add a tier here (``partial``, for reuse across cuts)
-#: and the dashboard's hit-ratio graph and alarm must add it too (the template test
-#: reads this list).
-HIT_TIERS: tuple[str, ...] = ("exact", "l1", "l2", "near")
+#: Where a hit's sound came from; ``partial``: reuse across cuts (shared spans reused, the
+#: rest generated; its saved seconds are the reused ones). A tier added here must be
+#: added to the dashboard's hit-ratio graph and alarm too (the template test reads this).
+HIT_TIERS: tuple[str, ...] = ("exact", "l1", "l2", "near", "partial")
 #: The ``Tier`` of a job whose sound was generated.
 MISS_TIER = "miss"
 #: The stages a job can fail in (the job record's stage when it failed).
@@ -143,6 +143,15 @@ NEAR_CANDIDATES = Metric("NearCandidates", Unit.COUNT)
 #: A verified near copy of a known video with no sound under this model version yet.
 NEAR_KNOWN_WITHOUT_SOUND = Metric("NearKnownWithoutSound", Unit.COUNT)
 NEAR_REJECTED = Metric("NearRejected", Unit.COUNT)
+#: A verified near match whose pictures align only at a shift (its sound would be out of
+#: sync): left to the span search.
+NEAR_SHIFTED_REJECTED = Metric("NearShiftedRejected", Unit.COUNT)
+#: Reuse across cuts: stored videos the span index voted for, per lookup that got there.
+SPAN_CANDIDATES = Metric("SpanCandidates", Unit.COUNT)
+#: A span candidate whose spans failed verification.
+SPAN_REJECTED = Metric("SpanRejected", Unit.COUNT)
+#: A lookup that planned a partial result (verified spans reused).
+SPAN_PLAN = Metric("SpanPlan", Unit.COUNT)
 KEY_COLLISION_REJECTED = Metric("KeyCollisionRejected", Unit.COUNT)
 NEGATIVE_HIT = Metric("NegativeHit", Unit.COUNT)
 DROP_WITHOUT_PROMPT = Metric("DropWithoutPrompt", Unit.COUNT)

@@ -113,6 +113,8 @@ class InferenceRequest:
     #: Deterministic per cache key: the endpoint's notification names it, and a retried
     #: start finds the run it already asked for instead of paying the GPU twice.
     inference_id: str = ""
+    #: Seconds ``[start, end)`` to generate (reuse across cuts); empty: the whole clip.
+    spans: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,8 @@ class InferenceResult:
     #: The window plan (start, end, overlap per window): reuse across cuts builds on it.
     windows: tuple[dict[str, Any], ...] = ()
     weights_digest: str = ""
+    #: Sample ranges generated when only spans were asked for (empty: the whole clip).
+    spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,11 +31,12 @@ import cv2
 import numpy as np
 
 from foleycache.fingerprint import cnn, handcrafted
-from foleycache.fingerprint.borders import content_box
+from foleycache.fingerprint.borders import DARK_LEVEL, Box, content_box
 from foleycache.fingerprint.calibration import Calibration, shipped
 from foleycache.fingerprint.hashing import mirror_hyperplanes, simhash
 from foleycache.fingerprint.record import VECTOR_DIM, Fingerprint
 from foleycache.fingerprint.sampling import sample_video
+from foleycache.fingerprint.spans import SPAN_THUMB, span_codes_of
 
 CNN_DIM = VECTOR_DIM - handcrafted.DIM
 #: Share of each second's squared norm given to the hand-made features: enough for colour
@@ -73,6 +74,8 @@ class VideoFeatures:
     heads: np.ndarray  # (seconds, cnn.HEAD_DIM)
     hands: np.ndarray  # (seconds, handcrafted.DIM)
     thumbs: np.ndarray  # (signature samples, THUMB, THUMB) per-frame standardised luma
+    #: (span samples, SPAN_THUMB, SPAN_THUMB): the same, smaller, blurred, at SPAN_FPS.
+    span_thumbs: np.ndarray
     weights: np.ndarray  # (seconds,)
     times_s: np.ndarray  # (seconds,)
     duration_s: float
@@ -102,12 +105,14 @@ def video_features(path: Path) -> VideoFeatures:
     heads = cnn.embed(greys)
     hands = np.stack([handcrafted.frame_features(c) for c in crops])
     thumbs = np.stack([_thumbnail(box.apply(g)) for g in sampled.signature_frames])
+    span_thumbs = np.stack([_span_thumbnail(_own_box(g).apply(g)) for g in sampled.span_frames])
     contrast = np.array([float(g.std()) for g in greys], dtype=np.float32)
     weights = np.clip(contrast / FULL_WEIGHT_CONTRAST, MIN_WEIGHT, 1.0)
     return VideoFeatures(
         heads=heads,
         hands=hands,
         thumbs=thumbs,
+        span_thumbs=span_thumbs,
         weights=weights,
         times_s=np.asarray(sampled.times_s, dtype=np.float32),
         duration_s=sampled.duration_s,
@@ -119,6 +124,22 @@ def _thumbnail(grey: np.ndarray) -> np.ndarray:
     t = cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32)
     standard: np.ndarray = (t - t.mean()) / max(float(t.std()), 2.0)
     return standard
+
+
+def _own_box(grey: np.ndarray) -> Box:
+    """The frame's own picture area. Span codes must not depend on other frames: the
+    video-wide box changes when footage with other borders is prepended (a pillarboxed
+    film after a full-frame intro)."""
+    lit = grey >= DARK_LEVEL
+    return content_box([lit.mean(axis=1, dtype=np.float32)], [lit.mean(axis=0, dtype=np.float32)])
+
+
+def _span_thumbnail(grey: np.ndarray) -> np.ndarray:
+    side = (SPAN_THUMB, SPAN_THUMB)
+    t = cv2.resize(grey, side, interpolation=cv2.INTER_AREA).astype(np.float32)
+    standard = (t - t.mean()) / max(float(t.std()), 2.0)
+    blurred: np.ndarray = cv2.GaussianBlur(standard, (0, 0), SIGNATURE_BLUR)
+    return blurred
 
 
 def frame_signatures(thumbs: np.ndarray) -> np.ndarray:
@@ -159,6 +180,7 @@ def assemble(features: VideoFeatures, calibration: Calibration | None = None) ->
         code=int(simhash(vector)[0]),
         vector=vector,
         frame_signatures=frame_signatures(features.thumbs),
+        span_codes=span_codes_of(features.span_thumbs),
         duration_s=float(features.duration_s),
         frames=int(features.frames_decoded),
     )

@@ -7,13 +7,15 @@ soundtrack lines up with the new video.
 
 Guarantee: ``Fingerprint.from_dict(fp.to_dict())`` equals ``fp`` field by field,
 the dict is JSON-safe and under 16 KB for videos up to 10 minutes
-(vector 2 KB, signatures 16 bytes per second, base64: 15.65 KB at 600 s).
+(vector 2 KB, signatures 16 bytes per second, base64: 15.65 KB at 600 s) *without*
+``span_codes``; those add 80 bytes per second (64 KB of base64 at 600 s, so about 80 KB
+in all: well inside the Step Functions state's 256 KB and DynamoDB's 400 KB items).
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,13 +58,16 @@ class Fingerprint:
     #: Frames decoded (not sampled): a cheap sanity figure for logs.
     frames: int
     version: int = FINGERPRINT_VERSION
+    #: uint64 (SPAN_FPS per second,): time-local codes for reuse across cuts
+    #: (``fingerprint.spans``); empty in records made before they existed.
+    span_codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
 
     @property
     def hex(self) -> str:
         return f"{self.code:016x}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "version": self.version,
             "code": self.hex,
             "vector": _b64(self.vector.astype("<f4")),
@@ -70,12 +75,16 @@ class Fingerprint:
             "duration_s": round(float(self.duration_s), 3),
             "frames": int(self.frames),
         }
+        if len(self.span_codes):
+            out["span_codes"] = _b64(self.span_codes.astype("<u8"))
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Fingerprint:
         try:
             vector = _unb64(d["vector"], np.float32).astype(np.float32)
             signatures = _unb64(d["frame_signatures"], np.uint64).astype(np.uint64)
+            spans = _unb64(d.get("span_codes", ""), np.uint64).astype(np.uint64)
             fp = cls(
                 code=int(d["code"], 16),
                 vector=vector,
@@ -83,6 +92,7 @@ class Fingerprint:
                 duration_s=float(d["duration_s"]),
                 frames=int(d["frames"]),
                 version=int(d["version"]),
+                span_codes=spans,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"not a stored fingerprint: {exc}") from exc
@@ -100,6 +110,7 @@ class Fingerprint:
             and abs(self.duration_s - other.duration_s) < 1e-3
             and np.array_equal(self.vector, other.vector)
             and np.array_equal(self.frame_signatures, other.frame_signatures)
+            and np.array_equal(self.span_codes, other.span_codes)
         )
 
     __hash__ = None  # type: ignore[assignment]

@@ -26,6 +26,7 @@ import numpy as np
 from foleycache.core.errors import InvalidVideo
 from foleycache.fingerprint.borders import DARK_LEVEL
 from foleycache.fingerprint.record import SIGNATURE_FPS  # in record so decision needs no cv2
+from foleycache.fingerprint.spans import SPAN_FPS
 
 #: Frames are sampled at this height first (the issue's "360p"), for border detection.
 SAMPLE_HEIGHT = 360
@@ -51,6 +52,9 @@ class SampledVideo:
     #: keep their own height), and their times.
     signature_frames: list[np.ndarray]
     signature_times_s: list[float]
+    #: The same small grey frames at SPAN_FPS (the time-local span codes, ``spans``).
+    span_frames: list[np.ndarray]
+    span_times_s: list[float]
     #: Per sample, the share of non-dark pixels in every row / column of the 360p
     #: frame: enough to find letterbox/pillarbox bars later without keeping 360p frames.
     row_lit: list[np.ndarray]
@@ -128,6 +132,10 @@ def _sample_open(
     times: list[float] = []
     sig_frames: list[np.ndarray] = []
     sig_times: list[float] = []
+    span_frames: list[np.ndarray] = []
+    span_times: list[float] = []
+    span_step = 1.0 / SPAN_FPS
+    next_span_t = 0.0
     next_t = SAMPLE_PHASE * step
     # The signature grid contains the 1/s grid (0, 0.5, 1.0, ... s at 2/s), so every
     # other signature comes from a frame already retrieved for the CNN.
@@ -148,7 +156,8 @@ def _sample_open(
         # (a stream that starts late samples its first frame).
         due = t + 1e-6 >= next_t
         sig_due = t + 1e-6 >= next_sig_t
-        if due or sig_due or decoded == 1:
+        span_due = t + 1e-6 >= next_span_t
+        if due or sig_due or span_due or decoded == 1:
             # One retrieve (the costly colour conversion) serves both grids; the
             # first frame is kept only for clips that end before the first instant.
             ok, retrieved = cap.retrieve()
@@ -157,8 +166,9 @@ def _sample_open(
                 first_frame = frame
             if frame is not None and due:
                 _keep(frame, t, frames, row_lit, col_lit, times)
-            if frame is not None and sig_due:
-                sig_frames.append(_signature_frame(frame))
+            small = _signature_frame(frame) if frame is not None else None
+            if small is not None and sig_due:
+                sig_frames.append(small)
                 sig_times.append(t)
             if frames and sig_frames:
                 first_frame = None  # a full-size frame: don't hold it through the loop
@@ -166,6 +176,14 @@ def _sample_open(
                 next_t += step
             while next_sig_t <= t + 1e-6:
                 next_sig_t += sig_step
+            # One span sample per slot of the fixed grid (k / SPAN_FPS s): a frame that
+            # arrives after several slots (a low frame rate) fills each of them.
+            fill = small if small is not None else (span_frames[-1] if span_frames else None)
+            while next_span_t <= t + 1e-6:
+                if fill is not None:
+                    span_frames.append(fill)
+                    span_times.append(next_span_t)
+                next_span_t += span_step
         last_t = max(last_t, t)
     if decoded == 0:
         raise InvalidVideo(f"{path.name}: no decodable video frames")
@@ -174,8 +192,21 @@ def _sample_open(
     if not sig_frames and first_frame is not None:
         sig_frames.append(_signature_frame(first_frame))
         sig_times.append(0.0)
+    if not span_frames:
+        span_frames, span_times = list(sig_frames), list(sig_times)
     if not frames or not sig_frames:
         raise InvalidVideo(f"{path.name}: no frame could be converted")
     frame_interval = float(np.median(intervals)) if intervals else step
     duration = max(last_t, 0.0) + frame_interval
-    return SampledVideo(frames, sig_frames, sig_times, row_lit, col_lit, times, duration, decoded)
+    return SampledVideo(
+        frames,
+        sig_frames,
+        sig_times,
+        span_frames,
+        span_times,
+        row_lit,
+        col_lit,
+        times,
+        duration,
+        decoded,
+    )

@@ -18,6 +18,7 @@ from foleycache.cache.repeat_memory import (
     remember_exact,
     remember_failure,
 )
+from foleycache.cache.span_plan import SpanPlan
 from foleycache.core.job import CacheOutcome, JobStatus
 from foleycache.core.keys import prompt_md5
 from foleycache.core.lease import Lease
@@ -54,9 +55,11 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
     )
     tier = (state.cache or CacheOutcome.MISS).value
     created_at = job.created_at if job else None
-    record_success(
-        services, tier, created_at, state.sound_at, state.duration_s, state.model_version
-    )
+    saved_s = state.duration_s
+    if state.cache == CacheOutcome.PARTIAL and state.span_plan:
+        # A partial result saved only the seconds the GPU was not asked for.
+        saved_s = max(state.duration_s - SpanPlan.from_dict(state.span_plan).generated_s, 0.0)
+    record_success(services, tier, created_at, state.sound_at, saved_s, state.model_version)
     return state
 
 

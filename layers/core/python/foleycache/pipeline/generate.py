@@ -21,7 +21,7 @@ from typing import Any
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.hit_tracking import track_hit
-from foleycache.cache.near_match import alternate_of
+from foleycache.cache.span_plan import SpanPlan
 from foleycache.core import metrics as M
 from foleycache.core.errors import (
     FoleyError,
@@ -34,6 +34,7 @@ from foleycache.core.job import CacheOutcome
 from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
 from foleycache.core.ports import InferenceRequest, InferenceResult, PendingRun
+from foleycache.pipeline.compose import compose_and_store, index_entry, record_partial
 from foleycache.pipeline.fingerprint_upload import load_job
 from foleycache.pipeline.state import PipelineState, resumption
 from foleycache.services import Services
@@ -61,13 +62,18 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
             )
         services.metrics.emit(M.INFERENCE_START_RETRIED)
         return
+    plan = SpanPlan.from_dict(state.span_plan) if state.span_plan else None
+    # A partial run generates only the plan's spans, into a staging key: the entry's
+    # audio is the composition, written when the run is finished.
+    output = names.generated_audio(run.inference_id) if plan else names.l2_audio(key)
     request = InferenceRequest(
         video_uri=f"s3://{state.bucket}/{state.key}",
         prompt=job.prompt,
-        output_uri=f"s3://{settings.cache_bucket}/{names.l2_audio(key)}",
+        output_uri=f"s3://{settings.cache_bucket}/{output}",
         model_version=key.model_version,
         duration_s=state.duration_s,
         inference_id=run.inference_id,
+        spans=plan.generate if plan else (),
     )
     try:
         services.inference.start(request)
@@ -77,7 +83,7 @@ def start_inference(services: Services, state: PipelineState, task_token: str) -
         raise
     services.metrics.emit(M.INFERENCE_CALL)
     services.metrics.emit(M.INFERENCE_CALL_BY_VERSION, ModelVersion=key.model_version)
-    services.metrics.emit(M.INFERENCE_SECONDS_ASKED, state.duration_s)
+    services.metrics.emit(M.INFERENCE_SECONDS_ASKED, plan.generated_s if plan else state.duration_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +119,14 @@ def finish_inference(services: Services, message: dict[str, Any]) -> NoticeHandl
         services.pending.delete(notice.inference_id)
         return NoticeHandled(state.job_id, f"{notice.inference_id}: failed ({err.code})")
     release_and_resume(lease, services, "lookup")
-    services.jobs.update(state.job_id, cache=CacheOutcome.MISS)
+    outcome = CacheOutcome.PARTIAL if state.span_plan else CacheOutcome.MISS
+    if state.span_plan:
+        record_partial(services, state.job_id, SpanPlan.from_dict(state.span_plan))
+    else:
+        services.jobs.update(state.job_id, cache=CacheOutcome.MISS)
     done = state.model_copy(
         update={
-            "cache": CacheOutcome.MISS,
+            "cache": outcome,
             "audio_key": entry.audio_key,
             "next": state.after_audio(),
             "lease_token": "",
@@ -147,12 +157,17 @@ def _store(
         backend=result.backend,
         extra={"windows": list(result.windows), "weights_digest": result.weights_digest},
     )
-    services.cache.store(entry)
-    if state.fingerprint_data:
-        # Into the library first, so every index member has a fingerprint to verify against.
-        services.library.put(key, state.fingerprint_data)
-    if (near := services.near) is not None:
-        near.add(key, alternate_of(state.fingerprint_data))
+    if state.span_plan:
+        # Reuse across cuts: the run made only the plan's spans; compose them with the
+        # stored sound of the verified spans into this key's audio (the commit point).
+        plan = SpanPlan.from_dict(state.span_plan)
+        generated = names.generated_audio(inference_id(key))
+        entry = compose_and_store(
+            services, key, plan, state.fingerprint_data, state.job_id, generated, entry
+        )
+    else:
+        services.cache.store(entry)
+    index_entry(services, key, state.fingerprint_data)
     track_hit(services, key)
     services.jobs.record_timing(state.job_id, "inference", result.inference_ms)
     services.metrics.emit(M.GPU_SECONDS, result.inference_ms / 1000)

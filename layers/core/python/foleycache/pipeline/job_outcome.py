@@ -23,17 +23,18 @@ def record_success(
     tier: str,
     created_at: float | None,
     sound_at: float,
-    duration_s: float,
+    saved_s: float,
     model_version: str,
 ) -> None:
-    """``tier`` is a hit tier or ``miss``; ``sound_at`` 0 when unknown."""
+    """``tier`` is a hit tier or ``miss``; ``sound_at`` 0 when unknown; ``saved_s`` the
+    seconds of sound served without asking the model (a partial: the reused ones)."""
     version = model_version or UNKNOWN_VERSION
     services.metrics.emit(M.JOB_BY_VERSION, ModelVersion=version, Tier=tier)
     if tier == M.MISS_TIER:
         services.metrics.emit(M.MISS)
     else:
         services.metrics.emit(M.HIT, Tier=tier)
-        services.metrics.emit(M.INFERENCE_SECONDS_SAVED, duration_s, Tier=tier)
+        services.metrics.emit(M.INFERENCE_SECONDS_SAVED, saved_s, Tier=tier)
     services.metrics.emit(M.JOB_FINISHED)
     if created_at is None:
         return

@@ -4,7 +4,9 @@
 the stored fingerprint (equal 64-bit codes are a candidate, never proof),
 then the near-duplicate index of the fingerprint library, which every model
 version shares: a verified known video with no sound under this version
-sends the job to make it under that video's key. ``lease_or_wait`` coalesces: it re-checks the
+sends the job to make it under that video's key. Only when both missed, the span
+index (reuse across cuts) plans which seconds reuse stored sound of this model
+version. ``lease_or_wait`` coalesces: it re-checks the
 cache, then exactly one concurrent request wins the lease and runs inference;
 the others queue their task tokens on the lease and are resumed by the winner
 when its run ends, to be served its result. If the winner dies, its lease
@@ -19,17 +21,23 @@ from typing import Any
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
+from foleycache.cache.span_plan import plan_spans
 from foleycache.core import metrics as M
 from foleycache.core.job import CacheOutcome
 from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
+from foleycache.fingerprint.span_match import whole_offset_s
+from foleycache.pipeline.compose import compose_and_store, index_entry, record_partial
 from foleycache.pipeline.stage_timer import QuietStage
 from foleycache.pipeline.state import PipelineState, resumption
 from foleycache.services import Services
 
 log = logging.getLogger(__name__)
+
+#: Largest offset at which a whole-video near match is served as it is (one span step).
+WHOLE_OFFSET_S = 0.1
 
 
 def _fingerprint(state: PipelineState) -> Fingerprint | None:
@@ -78,6 +86,16 @@ def _near(
     found = matcher.find(state.entry_key(), fingerprint, alternate_code(fingerprint.vector))
     if found is None:
         return None
+    offset = whole_offset_s(
+        fingerprint.span_codes, Fingerprint.from_dict(found.fingerprint_data).span_codes
+    )
+    if offset is not None and abs(offset) > WHOLE_OFFSET_S:
+        # Same pictures, shifted in time (a trim at one end, other footage at the other):
+        # its sound would be out of sync, and sound made from this upload would be out of
+        # sync for the known video. The span search aligns it exactly instead.
+        services.metrics.emit(M.NEAR_SHIFTED_REJECTED)
+        log.info("near candidate %s is shifted by %.1f s", found.key, offset)
+        return None
     near = {"near_of": str(found.key), "near_reason": found.decision.reason}
     if found.entry is None:
         return _make_for_known(services, state, found.key, found.fingerprint_data, near)
@@ -119,21 +137,50 @@ def _make_for_known(
             "fingerprint": known.fingerprint,
             "fingerprint_data": fingerprint_data,
             "cache_key": str(known),
+            "span_plan": {},  # the known video's whole sound is made, not a partial
             "next": "lease",
             "lease_from": state.lease_from or services.clock.now(),
         }
     )
 
 
+def _spans(
+    services: Services, state: PipelineState, fingerprint: Fingerprint | None
+) -> PipelineState:
+    """Reuse across cuts: verified shared spans become a plan; the GPU generates the rest.
+
+    Runs only after the exact and whole-video lookups missed. A plan that covers the
+    whole video is composed here (no GPU run); otherwise it travels with the state to
+    the run, which generates only its uncovered spans (``generate.start_inference``).
+    """
+    index = services.spans
+    lease_from = state.lease_from or services.clock.now()
+    missed = state.model_copy(update={"next": "lease", "span_plan": {}, "lease_from": lease_from})
+    if index is None or fingerprint is None or not len(fingerprint.span_codes):
+        return missed
+    found = index.find(state.entry_key(), fingerprint)
+    plan = plan_spans(fingerprint.duration_s, found) if found else None
+    if plan is None:
+        return missed
+    services.metrics.emit(M.SPAN_PLAN)
+    if plan.generate:
+        return missed.model_copy(update={"span_plan": plan.to_dict()})
+    entry = compose_and_store(
+        services, state.entry_key(), plan, state.fingerprint_data, state.job_id, None
+    )
+    index_entry(services, state.entry_key(), state.fingerprint_data)
+    record_partial(services, state.job_id, plan)
+    served = state.model_copy(update={"span_plan": plan.to_dict()})
+    return _serve(services, served, CacheOutcome.PARTIAL, entry)
+
+
 def lookup(services: Services, state: PipelineState) -> PipelineState:
+    """exact -> whole-video near -> shared spans: each only when the one before missed."""
     timer = QuietStage("lookup")
     state = _ended_lease_wait(services, state)
     fingerprint = _fingerprint(state)
     served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
-    if served is not None:
-        return timer.stamp(served)
-    lease_from = state.lease_from or services.clock.now()
-    return timer.stamp(state.model_copy(update={"next": "lease", "lease_from": lease_from}))
+    return timer.stamp(served or _spans(services, state, fingerprint))
 
 
 def _ended_lease_wait(services: Services, state: PipelineState) -> PipelineState:

@@ -74,6 +74,9 @@ class PipelineState(BaseModel):
     #: Uploads-bucket keys of the lower ABR rungs the one encode wrote, largest first.
     rungs: list[str] = Field(default_factory=list)
 
+    #: cache.span_plan.SpanPlan.to_dict(): verified spans reused, the rest to generate
+    #: (reuse across cuts); empty for a whole-video run.
+    span_plan: dict[str, Any] = Field(default_factory=dict)
     cache: CacheOutcome | None = None  # once the audio is known
     audio_key: str = ""  # cache-bucket key of the Foley WAV
     served_fingerprint: str = ""  # fingerprint of the entry that served a hit

@@ -1,0 +1,468 @@
+"""Replay of cut variants: GPU seconds saved by reuse across cuts, against the oracle.
+
+Run: ``.venv/bin/python bench/replay_cuts.py [--seed S] [--out PATH]``
+Writes ``bench/results/replay_cuts.json`` and prints a summary.
+
+Workload, per shared clip long enough to share a span (>= 3.6 s): the clip itself (a
+miss), then cut variants made with ffmpeg (``local.cut_variants``): trims keeping 50-90 %
+(10-50 % cut away, anywhere), 1-3 s of other footage prepended, 1-3 s appended, and two
+segments swapped. Negatives under a second prompt: two non-overlapping stretches of the
+long static-camera clip, and each clip after a different one.
+
+Everything but the GPU is the product on real parts (``replay_bench``'s stack: moto's
+server, redis-server, the use cases in the state machine's order). The stand-in model
+writes, for every sample it is asked for, a *timecode* of the frames the upload truly
+shows there (clip id and clip time, 100 ms steps), so wrong reuse is judged from the
+served WAV itself: every 10 ms block outside the crossfades must carry the timecode of
+the frames at that time (within one step), else its second counts as wrongly reused.
+
+Which frames a file shows is read from the file (``frame_truth``), not from the nominal
+piece lengths: an earlier judge used those and flagged 4 blocks of 10 ms that were right.
+Three lay past the nominal end, where the last frame is still shown (7.274 s of file for
+a nominal 7.259 s); one was the first 10 ms of a bikes upload reusing a stored upload
+whose 1.216 s fire intro is 30 frames (1.20 s) at 25 fps: the stand-in had written fire
+timecodes over the bikes frames at 1.20-1.216 s there, and that upload's true sound was
+reused at the true offset. The stand-in and the judge now both use the frames shown.
+
+Figures: GPU seconds generated (the model's own tally of seconds asked for), seconds
+saved = duration - generated, against the oracle's truly shared seconds (frames of the
+same prompt seen in an earlier request); the span search's cost on lookups that missed
+(bucket reads, store round trips, ms), measured around ``SpanIndex.find``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from replay_bench import DEFAULT_CLIPS, REPO, Stack, run_pipeline, start_stack
+
+from foleycache.cache import span_index
+from foleycache.core.job import JobRecord, JobStatus, new_job_id
+from foleycache.core.ports import InferenceNotice, InferenceRequest, InferenceResult
+from foleycache.fingerprint.span_match import MIN_SPAN_S
+from foleycache.local.cut_variants import Piece, Variant, make_variant, probe
+from foleycache.pipeline.state import PipelineState
+from foleycache.services import Services
+
+RESULTS = REPO / "bench" / "results" / "replay_cuts.json"
+RATE = 48_000
+STEP_S = 0.1  # timecode resolution
+PROMPTS = ("footsteps and ambience, cuts replay", "rain on a window, cuts replay")
+
+
+def timecode(clip_id: int, clip_t: np.ndarray) -> np.ndarray:
+    return (clip_id * 1000 + np.floor(clip_t / STEP_S + 1e-6)).astype(np.int16)
+
+
+def piece_frames(piece: Piece, main: Path) -> int:
+    """Frames ``make_variant``'s filter chain makes of one piece (decoded, not predicted:
+    input seeking and the ``fps`` filter decide whether the last partial frame exists)."""
+    width, height, rate, _ = probe(main)
+    chain = (
+        f"scale={width}:{height},setsar=1,fps={rate},"
+        f"trim=duration={piece.duration_s:.6f},setpts=PTS-STARTPTS"
+    )
+    args = ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{piece.start_s:.6f}"]
+    args += ["-t", f"{piece.duration_s:.6f}", "-i", str(piece.clip), "-vf", chain]
+    out = subprocess.run(
+        [*args, "-an", "-f", "framecrc", "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return sum(1 for line in out.splitlines() if line and not line.startswith("#"))
+
+
+def frame_truth(variant: Variant) -> list[tuple[float, float, Path, float]]:
+    """``Variant.truth()`` on the frames the file really shows: each piece lasts its whole
+    frames (a nominal 1.216 s at 25 fps is 30 frames, 1.20 s), and the last one until
+    the file ends (its last frame is shown for a whole frame period, past the nominal
+    sum). The frame counts must add up to the file's, else the judge would guess."""
+    main = max(variant.pieces, key=lambda p: p.duration_s).clip
+    num, _, den = probe(main)[2].partition("/")
+    fps = float(num) / float(den or 1)
+    counts = [piece_frames(p, main) for p in variant.pieces]
+    probe_args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-of"]
+    out = subprocess.run(
+        [*probe_args, "csv=p=0", "-show_entries", "stream=nb_read_frames", str(variant.path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    if sum(counts) != int(out.strip().strip(",")):
+        raise RuntimeError(f"{variant.path.name}: pieces {counts} != {out.strip()} frames")
+    truth, at = [], 0
+    for i, (piece, n) in enumerate(zip(variant.pieces, counts, strict=True)):
+        start = at / fps
+        end = float("inf") if i == len(counts) - 1 else (at + n) / fps
+        truth.append((start, end, piece.clip, piece.start_s - start))
+        at += n
+    return truth
+
+
+class TimecodeInference:
+    """Writes, for each sample asked for, the timecode of the frames truly shown there."""
+
+    def __init__(
+        self,
+        s3: Any,
+        truth: dict[str, list[tuple[float, float, Path, float]]],
+        clip_ids: dict[Path, int],
+    ) -> None:
+        self.s3 = s3
+        self.truth = truth
+        self.clip_ids = clip_ids
+        self.generated_s = 0.0
+        self.calls = 0
+        self.results: dict[str, InferenceResult] = {}
+
+    def expected(self, video_uri: str, total: int) -> np.ndarray:
+        t = np.arange(total) / RATE
+        out = np.zeros(total, dtype=np.int16)
+        for start, end, clip, offset in self.truth[video_uri]:
+            inside = (t >= start) & (t < end)
+            out[inside] = timecode(self.clip_ids[clip], t[inside] + offset)
+        return out
+
+    def start(self, request: InferenceRequest) -> None:
+        self.calls += 1
+        total = round(request.duration_s * RATE)
+        full = self.expected(request.video_uri, total)
+        spans = request.spans or ((0.0, request.duration_s),)
+        samples = np.zeros(total, dtype=np.int16)
+        for a, b in spans:
+            lo, hi = round(a * RATE), min(total, round(b * RATE))
+            samples[lo:hi] = full[lo:hi]
+            self.generated_s += (hi - lo) / RATE
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(RATE)
+            w.writeframes(samples.astype("<i2").tobytes())
+        bucket, key = request.output_uri.removeprefix("s3://").split("/", 1)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue(), ContentType="audio/wav")
+        self.results[request.inference_id] = InferenceResult(
+            request.output_uri, request.model_version, RATE, request.duration_s, "timecode", 1.0
+        )
+
+    def notice_from(self, message: dict[str, Any]) -> InferenceNotice:
+        return InferenceNotice(str(message["inferenceId"]), True)
+
+    def read_result(self, notice: InferenceNotice) -> InferenceResult:
+        return self.results.pop(notice.inference_id)
+
+
+def workload(clips: list[Path], work: Path, seed: int) -> list[tuple[str, str, Variant]]:
+    """(kind, prompt, variant) in request order."""
+    rng = random.Random(seed)
+    durations = {c: probe(c)[3] for c in clips}
+    usable = [c for c in clips if durations[c] >= 3.6]
+    out: list[tuple[str, str, Variant]] = []
+    n = 0
+
+    def make(kind: str, prompt: str, pieces: list[Piece]) -> None:
+        nonlocal n
+        n += 1
+        out.append((kind, prompt, make_variant(kind, pieces, work / f"{n:03d}-{kind}.mp4")))
+
+    for clip in usable:
+        d = durations[clip] - 0.05
+        others = [c for c in clips if c != clip]
+        make("original", PROMPTS[0], [Piece(clip, 0.0, d)])
+        for _ in range(2):
+            keep = rng.uniform(0.5, 0.9) * d
+            make("trim", PROMPTS[0], [Piece(clip, rng.uniform(0.0, d - keep), keep)])
+        pre = rng.choice(others)
+        make(
+            "prepend",
+            PROMPTS[0],
+            [Piece(pre, 0.1, min(rng.uniform(1, 3), durations[pre] - 0.2)), Piece(clip, 0.0, d)],
+        )
+        post = rng.choice(others)
+        make(
+            "append",
+            PROMPTS[0],
+            [Piece(clip, 0.0, d), Piece(post, 0.1, min(rng.uniform(1, 3), durations[post] - 0.2))],
+        )
+        m = rng.uniform(0.35, 0.65) * d
+        make("swap", PROMPTS[0], [Piece(clip, m, d - m), Piece(clip, 0.0, m)])
+    # Negatives under another prompt: other stretches of the static camera, other clips.
+    car = next(c for c in clips if "car" in c.name)
+    make("static-a", PROMPTS[1], [Piece(car, 0.0, 13.0)])
+    make("static-b", PROMPTS[1], [Piece(car, 15.0, 13.0)])
+    for clip in usable[1:]:  # each after a different one
+        make("other-clip", PROMPTS[1], [Piece(clip, 0.0, min(8.0, durations[clip] - 0.05))])
+    return out
+
+
+def shared_with_past(
+    variant: Variant, seen: list[tuple[Path, float, float]]
+) -> tuple[float, float]:
+    """Seconds of ``variant`` whose frames (clip, time) were in an earlier request; and of
+    those, the seconds in contiguous shared stretches of at least ``MIN_SPAN_S`` (what a
+    rule that refuses shorter evidence can reuse at best)."""
+    total = long = 0.0
+    for start, end, clip, offset in variant.truth():
+        covered: list[tuple[float, float]] = []
+        for c, a, b in seen:
+            if c == clip:
+                lo, hi = max(start + offset, a), min(end + offset, b)
+                if hi > lo:
+                    covered.append((lo, hi))
+        covered.sort()
+        merged: list[list[float]] = []
+        for lo, hi in covered:
+            if merged and lo <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], hi)
+            else:
+                merged.append([lo, hi])
+        for lo, hi in merged:
+            total += hi - lo
+            long += hi - lo if hi - lo >= MIN_SPAN_S else 0.0
+    return total, long
+
+
+def wrong_blocks(served: np.ndarray, expected: np.ndarray) -> list[float]:
+    """Start times of the 10 ms blocks that carry another frame's timecode (crossfades
+    excluded: a block whose samples are not one timecode is a join, not a verdict)."""
+    block = RATE // 100
+    n = min(len(served), len(expected)) // block
+    wrong: list[float] = []
+    for i in range(n):
+        s = served[i * block : (i + 1) * block]
+        if s.min() != s.max() or s[0] == 0:
+            continue  # crossfade, or silence
+        e = expected[i * block : (i + 1) * block]
+        if not np.any(np.abs(e.astype(np.int32) - int(s[0])) <= 1):
+            wrong.append(i / 100.0)
+    return wrong
+
+
+class CountingStore:
+    """Counts one lookup's index traffic (round trips and buckets), by layout."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+        self.buckets = 0
+
+    def members(self, scope: str, buckets: list[str]) -> set[str]:
+        self.calls += 1
+        self.buckets += len(buckets)
+        result: set[str] = self.inner.members(scope, buckets)
+        return result
+
+    def add(self, scope: str, buckets: list[str], member: str) -> None:
+        self.inner.add(scope, buckets, member)
+
+    def remove(self, scope: str, buckets: list[str], member: str) -> None:
+        self.inner.remove(scope, buckets, member)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--clips", type=Path, default=DEFAULT_CLIPS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="fc-cuts-"))
+    stack: Stack | None = None
+    started = time.perf_counter()
+    try:
+        clips = sorted(p for p in args.clips.iterdir() if p.suffix in {".mp4", ".mkv", ".mov"})
+        plan = workload(clips, work, args.seed)
+        prep_s = time.perf_counter() - started
+        print(f"{len(plan)} requests, prep {prep_s:.0f} s", flush=True)
+        stack = start_stack()
+        services, _ = stack.services("cuts", 1, work)
+        truth: dict[str, list[tuple[float, float, Path, float]]] = {}
+        model = TimecodeInference(stack.s3, truth, {c: i + 1 for i, c in enumerate(clips)})
+        hot = CountingStore(services.hot_index)
+        durable = CountingStore(services.durable_index)
+        services = dataclasses.replace(
+            services, inference=model, hot_index=hot, durable_index=durable
+        )
+        span_costs: list[dict[str, Any]] = []
+        real_find = span_index.SpanIndex.find
+
+        def timed_find(self: span_index.SpanIndex, key: Any, fp: Any) -> Any:
+            calls, buckets = hot.calls + durable.calls, hot.buckets + durable.buckets
+            t0 = time.perf_counter()
+            found = real_find(self, key, fp)
+            span_costs.append(
+                {
+                    "ms": (time.perf_counter() - t0) * 1e3,
+                    "round_trips": hot.calls + durable.calls - calls,
+                    "buckets": hot.buckets + durable.buckets - buckets,
+                    "found": bool(found),
+                }
+            )
+            return found
+
+        span_index.SpanIndex.find = timed_find  # type: ignore[method-assign,assignment]
+        rows = [replay_one(services, stack, model, truth, i, *req) for i, req in enumerate(plan)]
+        summary = summarise(rows, span_costs, prep_s, time.perf_counter() - started, args.seed)
+        args.out.write_text(json.dumps(summary, indent=1))
+        print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=1))
+    finally:
+        if stack is not None:
+            for stop in stack.stops:
+                stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+#: Per prompt, the (clip, start, end) frames requested so far: the oracle's memory.
+SEEN: dict[str, list[tuple[Path, float, float]]] = {}
+
+
+def replay_one(
+    services: Services,
+    stack: Stack,
+    model: TimecodeInference,
+    truth: dict[str, list[tuple[float, float, Path, float]]],
+    index: int,
+    kind: str,
+    prompt: str,
+    variant: Variant,
+) -> dict[str, Any]:
+    settings = services.settings
+    key = f"uploads/{index:04d}{variant.path.suffix}"
+    uri = f"s3://{settings.uploads_bucket}/{key}"
+    truth[uri] = frame_truth(variant)
+    stack.s3.put_object(
+        Bucket=settings.uploads_bucket,
+        Key=key,
+        Body=variant.path.read_bytes(),
+        ChecksumAlgorithm="SHA256",
+    )
+    job_id = new_job_id()
+    now = time.time()
+    services.jobs.create(
+        JobRecord(job_id, JobStatus.PENDING, prompt, now, now, settings.uploads_bucket, key)
+    )
+    seen = SEEN.setdefault(prompt, [])
+    oracle_s, reusable_s = shared_with_past(variant, seen)
+    before = model.generated_s
+    t0 = time.perf_counter()
+    state = run_pipeline(
+        services,
+        PipelineState(job_id=job_id, bucket=settings.uploads_bucket, key=key),
+        stack.meter,
+        {},  # the path each request took: priced by the cost model, not here
+    )
+    stack.meter.take()
+    ms = (time.perf_counter() - t0) * 1e3
+    generated = model.generated_s - before
+    body = stack.s3.get_object(Bucket=settings.cache_bucket, Key=state.audio_key)["Body"].read()
+    with wave.open(io.BytesIO(body), "rb") as w:
+        served = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    duration = state.duration_s
+    wrong_at = wrong_blocks(served, model.expected(uri, len(served)))
+    entry = services.cache.get_l2(state.entry_key())
+    composed = (entry.extra.get("composed") or {}) if entry is not None else {}
+    wrong = len(wrong_at) / 100.0
+    for start, end, clip, offset in variant.truth():
+        seen.append((clip, start + offset, end + offset))
+    row = {
+        "index": index,
+        "kind": kind,
+        "prompt": prompt,
+        "file": variant.path.name,
+        "pieces": [
+            [p.clip.name, round(p.start_s, 3), round(p.duration_s, 3)] for p in variant.pieces
+        ],
+        "outcome": state.cache,
+        "duration_s": round(duration, 3),
+        "oracle_shared_s": round(oracle_s, 3),
+        "oracle_shared_3s_s": round(reusable_s, 3),
+        "generated_s": round(generated, 3),
+        "saved_s": round(max(0.0, duration - generated), 3)
+        if state.cache != "exact"
+        else round(duration, 3),
+        "wrong_s": wrong,
+        "wrong_at_s": wrong_at[:10],
+        "truth_end_s": round(sum(p.duration_s for p in variant.pieces), 3),
+        "frame_cuts_s": [round(a, 3) for a, _, _, _ in truth[uri][1:]],
+        "reused": [
+            [r["start_s"], r["end_s"], r["source_offset_s"], r["source"].split("/")[-1][:8]]
+            for r in composed.get("spans", [])
+        ],
+        "generated": composed.get("generated", []),
+        "ms": round(ms, 1),
+    }
+    print(
+        f"  #{index:03d} {kind:<10} {row['outcome']!s:<8} dur {duration:5.1f} s  "
+        f"shared {oracle_s:5.1f}  generated {generated:5.1f}  wrong {wrong:.2f}  {ms:6.0f} ms",
+        flush=True,
+    )
+    return row
+
+
+def summarise(
+    rows: list[dict[str, Any]], costs: list[dict[str, Any]], prep_s: float, wall_s: float, seed: int
+) -> dict[str, Any]:
+    variants = [r for r in rows if r["kind"] not in {"original"}]
+    oracle = sum(r["oracle_shared_s"] for r in rows)
+    oracle_long = sum(r["oracle_shared_3s_s"] for r in rows)
+    saved = sum(min(r["saved_s"], r["duration_s"]) for r in rows)
+    by_kind: dict[str, dict[str, float]] = {}
+    for r in variants:
+        k = by_kind.setdefault(
+            r["kind"], {"n": 0, "oracle_shared_s": 0.0, "saved_s": 0.0, "generated_s": 0.0}
+        )
+        k["n"] += 1
+        k["oracle_shared_s"] += r["oracle_shared_s"]
+        k["saved_s"] += r["saved_s"]
+        k["generated_s"] += r["generated_s"]
+    misses = [c for c in costs if not c["found"]]
+    return {
+        "seed": seed,
+        "requests": len(rows),
+        "gpu_seconds_generated": round(sum(r["generated_s"] for r in rows), 2),
+        "gpu_seconds_without_cache": round(sum(r["duration_s"] for r in rows), 2),
+        "oracle_shared_s": round(oracle, 2),
+        "saved_s": round(saved, 2),
+        "saved_vs_oracle": round(saved / oracle, 4) if oracle else None,
+        "oracle_shared_in_3s_stretches_s": round(oracle_long, 2),
+        "saved_vs_oracle_3s_stretches": round(saved / oracle_long, 4) if oracle_long else None,
+        "wrong_reuse_s": round(sum(r["wrong_s"] for r in rows), 2),
+        "wrong_reuse_requests": sum(r["wrong_s"] > 0 for r in rows),
+        "outcomes": {
+            o: sum(r["outcome"] == o for r in rows)
+            for o in sorted({str(r["outcome"]) for r in rows})
+        },
+        "by_kind": {
+            k: {kk: round(v, 2) for kk, v in d.items()} for k, d in sorted(by_kind.items())
+        },
+        "span_search_on_miss": {
+            "lookups": len(misses),
+            "p50_ms": round(statistics.median(c["ms"] for c in misses), 2) if misses else None,
+            "p50_bucket_reads": statistics.median(c["buckets"] for c in misses) if misses else None,
+            "p50_round_trips": statistics.median(c["round_trips"] for c in misses)
+            if misses
+            else None,
+            "max_bucket_reads": max((c["buckets"] for c in misses), default=None),
+        },
+        "span_search_all": {
+            "lookups": len(costs),
+            "p50_ms": round(statistics.median(c["ms"] for c in costs), 2) if costs else None,
+        },
+        "prep_s": round(prep_s, 1),
+        "wall_s": round(wall_s, 1),
+        "rows": rows,
+    }
+
+
+if __name__ == "__main__":
+    main()

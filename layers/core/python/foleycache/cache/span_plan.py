@@ -1,0 +1,116 @@
+"""Which seconds of a new video reuse stored sound, and which the GPU must generate.
+
+From the verified spans (``span_index``) to a plan: the longest spans first, each trimmed
+to what no longer span covers, kept if it still lasts ``MIN_SPAN_S``. Every uncovered gap
+is generated with ``MARGIN_S`` of context on both sides (into the reused spans, clipped to
+the video); the margin is also where the generated and the reused sound crossfade, so a
+reused span is copied sample for sample everywhere but in its margins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from foleycache.cache.span_index import Found
+from foleycache.fingerprint.span_match import MIN_SPAN_S
+
+#: Context generated on each side of an uncovered gap; the crossfade lies inside it.
+MARGIN_S = 0.25
+#: A verified span's end inside the video is pulled back by this much before planning:
+#: at a cut between two stretches of one scene, verification ran on for up to 0.08 s
+#: past the cut (bench/results/span_eval.json), and that sound must not be reused.
+GUARD_S = 0.1
+
+
+@dataclass(frozen=True)
+class ReusedSpan:
+    """Seconds ``[start_s, end_s)`` of the new video are ``source``'s sound at ``+ offset_s``."""
+
+    start_s: float
+    end_s: float
+    source: str  # the source entry's cache key (str(CacheKey))
+    source_audio: str  # its L2 audio key
+    offset_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+@dataclass(frozen=True)
+class SpanPlan:
+    duration_s: float
+    reused: tuple[ReusedSpan, ...]
+    #: Seconds ``[start, end)`` to generate, margins included, in order and apart.
+    generate: tuple[tuple[float, float], ...]
+
+    @property
+    def generated_s(self) -> float:
+        return sum(b - a for a, b in self.generate)
+
+    @property
+    def reuse_share(self) -> float:
+        """Share of the video's seconds the GPU does not generate."""
+        if self.duration_s <= 0:
+            return 0.0
+        return max(0.0, min(1.0, 1.0 - self.generated_s / self.duration_s))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "duration_s": self.duration_s,
+            "reused": [asdict(r) for r in self.reused],
+            "generate": [list(g) for g in self.generate],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SpanPlan:
+        return cls(
+            duration_s=float(d["duration_s"]),
+            reused=tuple(ReusedSpan(**r) for r in d["reused"]),
+            generate=tuple((float(a), float(b)) for a, b in d["generate"]),
+        )
+
+
+def plan_spans(duration_s: float, found: list[Found]) -> SpanPlan | None:
+    """The plan, or None when nothing worth reusing was verified."""
+    candidates = sorted(
+        ((span, item.entry) for item in found for span in item.spans),
+        key=lambda pair: -pair[0].duration_s,
+    )
+    chosen: list[ReusedSpan] = []
+    for span, entry in candidates:
+        start = span.start_s + (GUARD_S if span.start_s > 0 else 0.0)
+        end = min(span.end_s, duration_s)
+        end -= GUARD_S if end < duration_s else 0.0
+        for other in chosen:  # trim to what the longer spans left uncovered
+            if other.start_s <= start < other.end_s:
+                start = other.end_s
+            if other.start_s < end <= other.end_s:
+                end = other.start_s
+        if end - start < MIN_SPAN_S or any(o.start_s < end and start < o.end_s for o in chosen):
+            continue
+        chosen.append(ReusedSpan(start, end, str(entry.key), entry.audio_key, span.offset_s))
+    if not chosen:
+        return None
+    chosen.sort(key=lambda r: r.start_s)
+    gaps: list[tuple[float, float]] = []
+    at = 0.0
+    for i, r in enumerate(chosen):
+        if r.start_s > at:
+            gaps.append((at, r.start_s))
+        elif i > 0:
+            gaps.append((r.start_s, r.start_s))  # two spans meet: bridge the join
+        at = r.end_s
+    if at < duration_s:
+        gaps.append((at, duration_s))
+    generate: list[tuple[float, float]] = []
+    for a, b in gaps:
+        lo = 0.0 if a <= 0 else max(0.0, a - MARGIN_S)
+        hi = duration_s if b >= duration_s else min(duration_s, b + MARGIN_S)
+        if generate and lo <= generate[-1][1]:
+            generate[-1] = (generate[-1][0], max(generate[-1][1], hi))
+        else:
+            generate.append((lo, hi))
+    plan = SpanPlan(duration_s, tuple(chosen), tuple(generate))
+    return plan if plan.generated_s < duration_s else None

@@ -1,0 +1,343 @@
+"""Reuse across cuts, in memory: the lookup order, the span index, the plan, the
+composition, and the partial run through start/finish of the async flow."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+
+from foleycache.cache import names
+from foleycache.cache.entry import CacheEntry
+from foleycache.cache.span_index import BLOCKS, MAX_QUERY_WINDOWS
+from foleycache.cache.span_plan import GUARD_S, MARGIN_S, SpanPlan, plan_spans
+from foleycache.core.job import JobRecord, JobStatus
+from foleycache.core.keys import CacheKey
+from foleycache.core.lease import Lease
+from foleycache.core.ports import InferenceResult
+from foleycache.fingerprint import Fingerprint
+from foleycache.fingerprint.span_match import MIN_SPAN_S, shared_spans
+from foleycache.fingerprint.spans import SPAN_FPS
+from foleycache.pipeline import resolve
+from foleycache.pipeline.compose import compose, read_pcm, write_pcm
+from foleycache.pipeline.generate import finish_inference, inference_id, start_inference
+from foleycache.pipeline.state import PipelineState
+from foleycache.services import Services
+from tests.fakes import CountingMetrics, MemoryNearIndex, fake_services
+
+MODEL = "foley-ref-1"
+PROMPT = "rain"
+RATE = 48_000
+RNG = np.random.default_rng(7)
+
+
+def fingerprint(span_codes: np.ndarray, seed: int) -> Fingerprint:
+    rng = np.random.default_rng(seed)
+    vector = rng.standard_normal(512).astype(np.float32)
+    vector /= np.linalg.norm(vector)
+    seconds = len(span_codes) / SPAN_FPS
+    return Fingerprint(
+        code=int(rng.integers(0, 2**63)),
+        vector=vector,
+        frame_signatures=rng.integers(0, 2**63, size=max(1, int(seconds * 2)), dtype=np.uint64),
+        duration_s=seconds,
+        frames=int(seconds * 25),
+        span_codes=span_codes,
+    )
+
+
+def codes(n: int) -> np.ndarray:
+    return RNG.integers(1, 2**63, size=n, dtype=np.uint64)
+
+
+class Recording(MemoryNearIndex):
+    def __init__(self) -> None:
+        super().__init__()
+        self.read_buckets: list[str] = []
+
+    def members(self, scope: str, buckets: list[str]) -> set[str]:
+        self.read_buckets += buckets
+        return super().members(scope, buckets)
+
+
+def services_with_index() -> Services:
+    return fake_services(
+        hot_index=Recording(), durable_index=Recording(), metrics=CountingMetrics()
+    )
+
+
+def store(services: Services, fp: Fingerprint, audio: np.ndarray) -> CacheKey:
+    key = CacheKey.for_request(fp.hex, PROMPT, MODEL, fp.version)
+    services.cache_blobs.put_bytes(names.l2_audio(key), write_pcm(audio, RATE))
+    services.cache.store(
+        CacheEntry(key, names.l2_audio(key), fp.duration_s, RATE, fp.to_dict(), 0.0)
+    )
+    assert services.spans is not None and services.near is not None
+    services.spans.add(key, fp)
+    services.near.add(key)
+    return key
+
+
+def query_state(services: Services, fp: Fingerprint, job_id: str = "job-00000001") -> PipelineState:
+    services.jobs.create(JobRecord(job_id, JobStatus.RUNNING, PROMPT, 0.0, 0.0))
+    key = CacheKey.for_request(fp.hex, PROMPT, MODEL, fp.version)
+    return PipelineState(
+        job_id=job_id,
+        bucket="foleycache-uploads",
+        key=f"uploads/{job_id}.mp4",
+        fingerprint=fp.hex,
+        fingerprint_version=fp.version,
+        prompt_md5=key.prompt_md5,
+        model_version=MODEL,
+        duration_s=fp.duration_s,
+        fingerprint_data=fp.to_dict(),
+    )
+
+
+def span_reads(services: Services) -> int:
+    return sum(
+        1
+        for index in (services.hot_index, services.durable_index)
+        for b in index.inner.read_buckets  # type: ignore[union-attr]
+        if b.startswith("span-")
+    )
+
+
+def test_a_whole_hit_never_pays_for_the_span_search() -> None:
+    services = services_with_index()
+    stored = fingerprint(codes(200), 1)
+    store(services, stored, RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16))
+    # exact key hit
+    out = resolve.lookup(services, query_state(services, stored))
+    assert out.cache == "l1" and span_reads(services) == 0
+    # whole-video near hit: same pictures, another code (one bit away)
+    near = dataclasses.replace(stored, code=stored.code ^ 1)
+    out = resolve.lookup(services, query_state(services, near, "job-00000002"))
+    assert out.cache == "near"
+    assert span_reads(services) == 0
+    # a miss pays the span search: a fixed number of bucket reads per store
+    other = fingerprint(codes(200), 3)
+    out = resolve.lookup(services, query_state(services, other, "job-00000003"))
+    assert out.next == "lease" and out.span_plan == {}
+    reads = span_reads(services)
+    assert 0 < reads <= 2 * BLOCKS * MAX_QUERY_WINDOWS
+
+
+def test_span_search_reads_the_same_buckets_however_many_videos_are_stored() -> None:
+    counts = []
+    query = fingerprint(codes(300), 5)
+    for stored_videos in (1, 40):
+        services = services_with_index()
+        for i in range(stored_videos):
+            store(services, fingerprint(codes(100), 100 + i), np.zeros(10 * RATE, np.int16))
+        resolve.lookup(services, query_state(services, query))
+        counts.append(span_reads(services))
+    assert counts[0] == counts[1]
+
+
+def test_a_trimmed_copy_is_composed_from_stored_sound_without_the_gpu() -> None:
+    services = services_with_index()
+    source_codes = codes(200)
+    audio = RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16)
+    source_key = store(services, fingerprint(source_codes, 1), audio)
+    trimmed = fingerprint(source_codes[53:153].copy(), 2)  # 5.3 s in, 10 s long
+    out = resolve.lookup(services, query_state(services, trimmed))
+    assert out.cache == "partial" and out.next == "mux"
+    entry = services.cache.get_l2(out.entry_key())
+    assert entry is not None
+    composed = entry.extra["composed"]
+    assert composed["generated"] == [] and composed["reuse_share"] == 1.0
+    assert composed["spans"][0]["source"] == str(source_key)
+    assert composed["spans"][0]["source_offset_s"] == pytest.approx(5.3, abs=1e-3)
+    data = services.cache_blobs.get_bytes(entry.audio_key)
+    assert data is not None
+    new, _ = read_pcm(data)
+    assert np.array_equal(new, audio[round(5.3 * RATE) : round(15.3 * RATE)])
+    job = services.jobs.get("job-00000001")
+    assert job is not None and job.cache == "partial" and job.details["reuse_share"] == 1.0
+
+
+def test_different_videos_and_other_stretches_of_one_video_lend_nothing() -> None:
+    services = services_with_index()
+    source_codes = codes(300)
+    store(services, fingerprint(source_codes, 1), np.zeros(30 * RATE, np.int16))
+    stranger = fingerprint(codes(150), 9)
+    assert resolve.lookup(services, query_state(services, stranger)).span_plan == {}
+    # A different stretch whose codes *look* like the stored one's at a wrong offset on
+    # the picture half only (a static camera): the motion half differs, so no span.
+    picture = source_codes[:150] & np.uint64(0xFFFF_FFFF_0000_0000)
+    motion = codes(150) & np.uint64(0xFFFF_FFFF)
+    static = fingerprint(picture | motion, 10)
+    assert resolve.lookup(services, query_state(services, static, "job-00000002")).span_plan == {}
+
+
+def test_spans_shorter_than_the_minimum_are_not_reused() -> None:
+    source_codes = codes(200)
+    short = round((MIN_SPAN_S - 0.5) * SPAN_FPS)
+    query = np.concatenate([codes(40), source_codes[100 : 100 + short], codes(40)])
+    assert shared_spans(query, source_codes, 100 - 40) == []
+    enough = round((MIN_SPAN_S + 1) * SPAN_FPS)
+    query = np.concatenate([codes(40), source_codes[100 : 100 + enough], codes(40)])
+    (span,) = shared_spans(query, source_codes, 100 - 40)
+    assert span.offset_s == pytest.approx(6.0, abs=0.011)
+    assert 4.0 <= span.start_s <= 4.2 and 4.0 + MIN_SPAN_S + 0.8 <= span.end_s <= 8.0
+
+
+def test_a_speed_change_is_not_one_constant_offset() -> None:
+    source_codes = codes(300)
+    faster = source_codes[np.round(np.arange(0, 250, 1.1)).astype(int)]  # 10 % faster
+    spans = shared_spans(faster, source_codes, 0)
+    assert all(s.duration_s < 2 * MIN_SPAN_S for s in spans)
+
+
+def test_composition_copies_reused_spans_and_crossfades_inside_the_margins() -> None:
+    source = RNG.integers(-9000, 9000, 10 * RATE).astype(np.int16)
+    generated = np.full(8 * RATE, 1000, dtype=np.int16)
+    plan = SpanPlan.from_dict(
+        {
+            "duration_s": 8.0,
+            "reused": [
+                {"start_s": 2.0, "end_s": 8.0, "source": "k", "source_audio": "a", "offset_s": 1.0}
+            ],
+            "generate": [[0.0, 2.0 + MARGIN_S]],
+        }
+    )
+    out = compose(plan, {"a": source}, generated, 8 * RATE)
+    m = round(MARGIN_S * RATE)
+    assert np.array_equal(out[: 2 * RATE], generated[: 2 * RATE])
+    assert np.array_equal(out[2 * RATE + m :], source[3 * RATE + m : 9 * RATE])
+    fade = out[2 * RATE : 2 * RATE + m].astype(np.float64)
+    mid = m // 2  # equal power: both at cos(pi/4) in the middle of the crossfade
+    expected = 0.7071 * source[3 * RATE + mid] + 0.7071 * 1000
+    assert fade[mid] == pytest.approx(expected, abs=30)
+
+
+def test_plan_generates_gaps_with_margins_and_keeps_the_longest_spans() -> None:
+    from foleycache.cache.span_index import Found
+    from foleycache.fingerprint.span_match import SharedSpan
+
+    entry = CacheEntry(CacheKey.for_request("00" * 8, PROMPT, MODEL, 3), "a.wav", 20, RATE, {}, 0)
+    found = [
+        Found(entry, (SharedSpan(2.0, 9.0, 1.0, 1.0, 0.0), SharedSpan(9.3, 15.0, -5.0, 1.0, 0.0)))
+    ]
+    plan = plan_spans(16.0, found)
+    assert plan is not None
+    g = GUARD_S  # a span's ends inside the video are pulled back before planning
+    ends = [x for r in plan.reused for x in (r.start_s, r.end_s)]
+    assert ends == pytest.approx([2.0 + g, 9.0 - g, 9.3 + g, 15.0 - g])
+    flat = [x for span in plan.generate for x in span]
+    m = MARGIN_S
+    assert flat == pytest.approx([0.0, 2 + g + m, 9 - g - m, 9.3 + g + m, 15 - g - m, 16.0])
+    assert plan.reuse_share == pytest.approx(1 - plan.generated_s / 16.0)
+
+
+class SpanEndpoint:
+    """Writes a WAV of the clip's length with 1000 inside the asked spans, 0 elsewhere."""
+
+    def __init__(self, blobs: Any) -> None:
+        self.blobs = blobs
+        self.started: list[Any] = []
+
+    def start(self, request: Any) -> None:
+        self.started.append(request)
+        total = round(request.duration_s * RATE)
+        samples = np.zeros(total, np.int16)
+        for a, b in request.spans:
+            samples[round(a * RATE) : round(b * RATE)] = 1000
+        self.blobs.put_bytes(request.output_uri.split("/", 3)[3], write_pcm(samples, RATE))
+        self.result = InferenceResult(request.output_uri, MODEL, RATE, request.duration_s, "t", 1.0)
+
+    def notice_from(self, message: dict[str, Any]) -> Any:
+        from foleycache.core.ports import InferenceNotice
+
+        return InferenceNotice(message["inferenceId"], True)
+
+    def read_result(self, notice: Any) -> Any:
+        return self.result
+
+
+def test_a_partial_run_asks_only_for_the_uncovered_spans_and_is_finished_by_the_notice() -> None:
+    services = services_with_index()
+    endpoint = SpanEndpoint(services.cache_blobs)
+    services = dataclasses.replace(services, inference=endpoint)
+    source_codes = codes(200)
+    audio = RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16)
+    store(services, fingerprint(source_codes, 1), audio)
+    extended = fingerprint(np.concatenate([codes(30), source_codes]), 2)  # 3 s prepended
+    state = resolve.lookup(services, query_state(services, extended))
+    assert state.next == "lease" and state.span_plan
+    plan = SpanPlan.from_dict(state.span_plan)
+    edge = 3.0 + GUARD_S + MARGIN_S
+    assert [x for span in plan.generate for x in span] == pytest.approx([0.0, edge])
+    lease = Lease(
+        services.leases, names.lease_item(state.entry_key()), duration_s=60, clock=services.clock
+    )
+    assert lease.try_acquire() is None
+    state = state.model_copy(update={"next": "infer", "lease_token": lease.token})
+    start_inference(services, state, "token-1")
+    (request,) = endpoint.started
+    assert [x for span in request.spans for x in span] == pytest.approx([0.0, edge])
+    assert request.output_uri.endswith(names.generated_audio(inference_id(state.entry_key())))
+    finish_inference(services, {"inferenceId": inference_id(state.entry_key())})
+    token, resumed = services.workflow.resumed[-1]  # type: ignore[attr-defined]
+    assert token == "token-1" and resumed["cache"] == "partial" and resumed["next"] == "mux"
+    entry = services.cache.get_l2(state.entry_key())
+    assert entry is not None and entry.extra["composed"]["generated"] == [[0.0, round(edge, 4)]]
+    data = services.cache_blobs.get_bytes(entry.audio_key)
+    assert data is not None
+    new, _ = read_pcm(data)
+    assert np.all(new[: round((3.0 + GUARD_S) * RATE)] == 1000)
+    assert np.array_equal(new[round(edge * RATE) :], audio[round((edge - 3) * RATE) : 20 * RATE])
+    job = services.jobs.get("job-00000001")
+    assert job is not None and job.cache == "partial"
+    assert job.details["reuse_share"] == pytest.approx(1 - edge / 23.0, abs=1e-3)
+
+
+def test_a_whole_video_near_match_shifted_in_time_is_not_served_whole() -> None:
+    """Same pictures one second later (other footage at one end, a trim at the other):
+    the signature decision tolerates the shift, the unshifted sound would be out of sync."""
+    services = services_with_index()
+    source_codes = codes(200)
+    stored = fingerprint(source_codes, 1)
+    store(services, stored, RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16))
+    shifted = dataclasses.replace(
+        stored, code=stored.code ^ 1, span_codes=np.concatenate([codes(10), source_codes[:190]])
+    )
+    out = resolve.lookup(services, query_state(services, shifted))
+    assert out.cache != "near"
+    assert services.metrics.counts.get("NearShiftedRejected") == 1  # type: ignore[attr-defined]
+
+
+def test_a_span_source_is_verified_on_the_library_and_lends_only_this_versions_sound() -> None:
+    """The span index is the library's (every model version finds the same videos); the
+    sound lent must be the lookup's model version's, never another version's."""
+    services = services_with_index()
+    source = fingerprint(codes(200), 1)
+    old_key = CacheKey.for_request(source.hex, PROMPT, "foley-ref-0", source.version)
+    services.cache_blobs.put_bytes(names.l2_audio(old_key), write_pcm(np.ones(20 * RATE), RATE))
+    services.cache.store(
+        CacheEntry(old_key, names.l2_audio(old_key), 20.0, RATE, source.to_dict(), 0.0)
+    )
+    services.library.put(old_key, source.to_dict())
+    assert services.spans is not None
+    services.spans.add(old_key, source)
+    trimmed = fingerprint(source.span_codes[40:160].copy(), 2)
+    out = resolve.lookup(services, query_state(services, trimmed))
+    assert out.next == "lease" and out.span_plan == {} and out.cache is None
+    assert services.metrics.counts.get("SpanCandidates", 0) >= 1  # type: ignore[attr-defined]
+    # This version's sound appears; its entry carries no fingerprint, the library's verifies.
+    new_key = CacheKey.for_request(source.hex, PROMPT, MODEL, source.version)
+    audio = RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16)
+    services.cache_blobs.put_bytes(names.l2_audio(new_key), write_pcm(audio, RATE))
+    services.cache.store(CacheEntry(new_key, names.l2_audio(new_key), 20.0, RATE, {}, 0.0))
+    out = resolve.lookup(services, query_state(services, trimmed, "job-00000002"))
+    assert out.cache == "partial"
+    entry = services.cache.get_l2(out.entry_key())
+    assert entry is not None and entry.extra["composed"]["spans"][0]["source"] == str(new_key)
+    data = services.cache_blobs.get_bytes(entry.audio_key)
+    assert data is not None
+    assert np.array_equal(read_pcm(data)[0], audio[4 * RATE : 16 * RATE])
+    # The new entry is in the library, so its own copies verify against it too.
+    assert services.library.get(out.entry_key()) == trimmed.to_dict()
