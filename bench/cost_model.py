@@ -40,8 +40,11 @@ TEMPLATE = REPO / "template.yaml"
 
 #: Steps that are not ASL Tasks, and the function that runs them.
 EXTRA_FUNCTIONS = {"Ingest": "IngestFunction", "InferenceDone": "InferenceDoneFunction"}
-#: The cache's own states: absent from the pipeline without a cache.
-CACHE_STATES = frozenset({"Fingerprint", "ExactRepeat?", "Lookup", "Cached?", "Lease", "Won?"})
+#: The cache's own states: absent from the pipeline without a cache. ``Deliver?`` lets a
+#: prewarm (which only fills the cache) end at its entry.
+CACHE_STATES = frozenset(
+    {"Fingerprint", "ExactRepeat?", "Lookup", "Cached?", "Lease", "Won?", "Deliver?"}
+)
 #: Steps measured outside the replay's requests (bench/replay_bench.py delivery_sample).
 DELIVERY_STEPS = ("Mux", "Package")
 #: S3 requests billed at the PUT/COPY/POST/LIST rate; every other request but DELETE is a GET.

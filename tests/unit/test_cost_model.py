@@ -109,7 +109,8 @@ DELIVER = ["Mux", "Package", "RecordSuccess"]
 @pytest.mark.parametrize(
     ("decisions", "expected"),
     [
-        (MISS, [*FIRST, *LOOKUP, *LEASE, "Inference", *DELIVER]),
+        # after a run, Deliver? sends a prewarm (next: done) to RecordSuccess, a request on
+        (MISS, [*FIRST, *LOOKUP, *LEASE, "Inference", "Deliver?", *DELIVER]),
         (
             {"Fingerprint": [{"next": "lookup"}], "Lookup": [{"next": "mux"}]},
             FIRST + LOOKUP + DELIVER,
@@ -123,7 +124,7 @@ DELIVER = ["Mux", "Package", "RecordSuccess"]
                 "Lease": [{"next": "infer"}],
                 "Inference": [{"next": "mux"}],
             },
-            [*FIRST, *LEASE, "Inference", *DELIVER],
+            [*FIRST, *LEASE, "Inference", "Deliver?", *DELIVER],
         ),
         (
             # the lease answered "mux": another job's run finished first
@@ -229,7 +230,7 @@ def test_a_miss_pays_the_gpu_and_the_baseline_drops_the_cache_states() -> None:
         },
     }
     cost, path = cost_model.request_cost(row, model())
-    assert len(path) == 10
+    assert len(path) == 11
     gpu = 50.0 * 3.6 / 3600  # 50 s at 3.6 USD/h
     assert cost["gpu"] == pytest.approx(gpu)
     assert cost["valkey"] == pytest.approx(4 * 0.000000002)
