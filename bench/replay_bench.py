@@ -479,6 +479,7 @@ def replay(
     meter.take()
     meter.pop_overhead()
     pair_of_upload: dict[str, tuple[str, str]] = {}
+    upload_of_audio: dict[str, str] = {}  # cache audio key -> the upload it is synchronous with
     first_job: dict[tuple[str, str], str] = {}
     first_fingerprint: dict[tuple[str, str], dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
@@ -506,15 +507,25 @@ def replay(
             continue
         row["ms"] = (time.perf_counter() - started - meter.pop_overhead()) * 1e3
         row["usage"] = meter.take()
-        made_for = made_for_of(stack, services, state.audio_key, state)
-        served_pair = pair_of_upload[made_for]
+        upload = f"s3://{settings.uploads_bucket}/{key}"
+        if state.cache in ("miss", "partial"):  # this upload's own (made or composed) sound
+            upload_of_audio[state.audio_key] = upload
+        if state.cache == "partial":
+            wrong = wrong_spans(services, state, req, pair_of_upload, upload_of_audio)
+            row.update(served_video="(composed)", served_prompt=req.prompt, wrong_spans=wrong)
+            wrong_reuse = bool(wrong)
+        else:
+            made_for = upload_of_audio.get(state.audio_key) or made_for_of(
+                stack, settings.cache_bucket, state.audio_key
+            )
+            served_pair = pair_of_upload[made_for]
+            row.update(served_video=served_pair[0], served_prompt=served_pair[1])
+            wrong_reuse = served_pair != (req.video, req.prompt)
         row.update(
             outcome=state.cache,
             job_id=job_id,
             fingerprint=state.fingerprint,
-            served_video=served_pair[0],
-            served_prompt=served_pair[1],
-            wrong_reuse=served_pair != (req.video, req.prompt),
+            wrong_reuse=wrong_reuse,
         )
         pair = (req.video, req.prompt)
         if state.cache == "miss" and oracle_hit and pair in first_fingerprint:
@@ -540,18 +551,49 @@ def redis_bytes_stored(url: str) -> int:
     return sum(int(client.memory_usage(key) or 0) for key in client.scan_iter(count=1000))
 
 
-def made_for_of(stack: Stack, services: Services, audio_key: str, state: PipelineState) -> str:
-    """The upload the served sound was made for; a composed (partial) one names none, so
-    it is judged by its first source's (bench/replay_cuts.py judges partials per second)."""
-    bucket = services.settings.cache_bucket
-    metadata = stack.s3.head_object(Bucket=bucket, Key=audio_key)["Metadata"]
-    if "made-for" in metadata:
-        return str(metadata["made-for"])
+def made_for_of(stack: Stack, bucket: str, audio_key: str) -> str:
+    """The upload a model run made ``audio_key`` for (the stand-in model's own tag)."""
+    return str(stack.s3.head_object(Bucket=bucket, Key=audio_key)["Metadata"]["made-for"])
+
+
+def clip_time(video: str) -> tuple[str, float]:
+    """A distinct video's source clip and where it starts in it (``clip@5s`` -> 5.0)."""
+    clip, _, start = video.partition("@")
+    return clip, float(start.removesuffix("s") or 0)
+
+
+#: How far a reused span's offset may be from the truth (a frame at 25 fps is 0.04 s).
+SPAN_TOLERANCE_S = 0.1
+
+
+def wrong_spans(
+    services: Services,
+    state: PipelineState,
+    req: Request,
+    pair_of_upload: dict[str, tuple[str, str]],
+    upload_of_audio: dict[str, str],
+) -> list[dict[str, Any]]:
+    """A composed (partial) answer, judged span by span on the ground truth: a span is
+    right iff its source upload shows the same clip under the same prompt, shifted by
+    exactly the offset the plan used. (Segments of one clip are distinct videos to the
+    whole-video cache, but their shared seconds are truly the same frames.)"""
     entry = services.cache.get_l2(state.entry_key())
     if entry is None or "composed" not in entry.extra:
-        raise AssertionError(f"{audio_key} names no upload and is not a composed entry")
-    source = str(entry.extra["composed"]["spans"][0]["source_audio"])
-    return made_for_of(stack, services, source, state)
+        raise AssertionError(f"partial answer {state.audio_key} has no composed entry")
+    clip, start = clip_time(req.video)
+    wrong = []
+    for span in entry.extra["composed"]["spans"]:
+        source = upload_of_audio.get(span["source_audio"])
+        source_video, source_prompt = pair_of_upload[source] if source else ("?", "?")
+        source_clip, source_start = clip_time(source_video)
+        truth_offset = start - source_start
+        if (
+            source_clip != clip
+            or source_prompt != req.prompt
+            or abs(span["source_offset_s"] - truth_offset) > SPAN_TOLERANCE_S
+        ):
+            wrong.append({**span, "source_video": source_video, "truth_offset_s": truth_offset})
+    return wrong
 
 
 def explain_miss(stored: dict[str, Any], mine: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,10 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("api_bench.py", ["--n", "200"]),
     ("encode_vs_repackage.py", ["--repeats", "1"]),
     ("fingerprint_eval.py", []),
+    ("replay_cuts.py", []),
+    # The three rollouts, 100 requests each side of the switch (the
+    # canary-without-prewarm contrast is run by hand: it adds a quarter to the time).
+    ("replay_rollout.py", ["--requests", "200", "--scenarios", "plain,prewarm,canary"]),
 ]
 #: Run after every benchmark: they read the results.
 AFTER: list[tuple[str, list[str]]] = [("cost_model.py", []), ("report.py", [])]
