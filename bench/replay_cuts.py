@@ -37,7 +37,6 @@ import dataclasses
 import io
 import json
 import random
-import shutil
 import statistics
 import subprocess
 import tempfile
@@ -47,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from replay_bench import DEFAULT_CLIPS, REPO, Stack, run_pipeline, start_stack
+from replay_bench import DEFAULT_CLIPS, REPO, Stack, run_pipeline, shut_down, start_stack
 
 from foleycache.cache import span_index
 from foleycache.core.job import JobRecord, JobStatus, new_job_id
@@ -316,10 +315,7 @@ def main() -> None:
         args.out.write_text(json.dumps(summary, indent=1))
         print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=1))
     finally:
-        if stack is not None:
-            for stop in stack.stops:
-                stop()
-        shutil.rmtree(work, ignore_errors=True)
+        shut_down(stack, work)
 
 
 #: Per prompt, the (clip, start, end) frames requested so far: the oracle's memory.

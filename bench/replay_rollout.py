@@ -30,8 +30,6 @@ the request (never ``v1``'s sound once ``v2`` serves a key).
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 import tempfile
 import time
@@ -51,6 +49,8 @@ from replay_bench import (
     Stack,
     _waited,
     distinct_videos,
+    save_summary,
+    shut_down,
     start_stack,
     workload,
 )
@@ -357,15 +357,9 @@ def main() -> None:
             },
             "scenarios": results,
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(summary, indent=2, default=str))
-        print(table(results))
-        print(json.dumps(summary["targets"]))
+        save_summary(args.out, summary, table(results))
     finally:
-        if stack is not None:
-            for stop in stack.stops:
-                stop()
-        shutil.rmtree(work, ignore_errors=True)
+        shut_down(stack, work)
 
 
 if __name__ == "__main__":
