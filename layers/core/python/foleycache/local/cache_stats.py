@@ -101,6 +101,16 @@ def _ratio(by_tier: dict[str, int]) -> float | None:
     return round(1 - by_tier[M.MISS_TIER] / total, 4) if total else None
 
 
+def _jobs_summary(by_tier: dict[str, int], failed: int, rejected: int) -> dict[str, Any]:
+    """The one shape both job summaries share, so the two commands can be compared."""
+    return {
+        "by_tier": by_tier,
+        "hit_ratio": _ratio(by_tier),
+        "failed": failed,
+        "rejected": rejected,
+    }
+
+
 def _quantiles(values: list[float]) -> dict[str, Any]:
     ordered = sorted(values)
     if not ordered:
@@ -124,12 +134,7 @@ def jobs_from_metrics(points: list[Point]) -> dict[str, Any]:
             failed += int(value)
         elif name == M.REJECTED.name:
             rejected += int(value)
-    return {
-        "by_tier": by_tier,
-        "hit_ratio": _ratio(by_tier),
-        "failed": failed,
-        "rejected": rejected,
-    }
+    return _jobs_summary(by_tier, failed, rejected)
 
 
 def jobs_from_records(jobs: list[JobRecord]) -> dict[str, Any]:
@@ -145,12 +150,7 @@ def jobs_from_records(jobs: list[JobRecord]) -> dict[str, Any]:
                 rejected += 1
             else:
                 failed += 1
-    return {
-        "by_tier": by_tier,
-        "hit_ratio": _ratio(by_tier),
-        "failed": failed,
-        "rejected": rejected,
-    }
+    return _jobs_summary(by_tier, failed, rejected)
 
 
 def job_timings(points: list[Point]) -> dict[str, Any]:
