@@ -52,6 +52,7 @@ from replay_bench import (
     save_summary,
     shut_down,
     start_stack,
+    submit,
     workload,
 )
 
@@ -66,7 +67,6 @@ from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
 from foleycache.adapters.redis_near_index import RedisNearIndex
 from foleycache.adapters.s3_blobs import S3BlobStore
 from foleycache.core.errors import FoleyError
-from foleycache.core.job import JobRecord, JobStatus, new_job_id
 from foleycache.local.template_resources import table_spec
 from foleycache.pipeline.fingerprint_upload import fingerprint_upload
 from foleycache.pipeline.finish import succeed
@@ -184,17 +184,7 @@ def serve(rollout: Rollout, req: Request) -> dict[str, Any]:
     services = rollout.services
     settings = services.settings
     key = f"uploads/{req.index:04d}{req.file.suffix}"
-    rollout.stack.s3.put_object(
-        Bucket=settings.uploads_bucket,
-        Key=key,
-        Body=req.file.read_bytes(),
-        ChecksumAlgorithm="SHA256",
-    )
-    job_id = new_job_id()
-    now = time.time()
-    services.jobs.create(
-        JobRecord(job_id, JobStatus.PENDING, req.prompt, now, now, settings.uploads_bucket, key)
-    )
+    job_id = submit(rollout.stack, services, req.file, key, req.prompt)
     calls = rollout.inference.calls
     row: dict[str, Any] = {**asdict(req), "file": req.file.name}
     try:
