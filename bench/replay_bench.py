@@ -286,6 +286,10 @@ class Stack:
     meter: Meter
     stops: list[Any] = field(default_factory=list)
 
+    def stop(self) -> None:
+        for stop in self.stops:
+            stop()
+
     def services(
         self, scenario: str, db: int, work_dir: Path
     ) -> tuple[Services, CountingInference]:
@@ -372,6 +376,21 @@ def start_stack() -> Stack:
         for stop in stack_stops:
             stop()
         raise
+
+
+def shut_down(stack: Stack | None, work: Path) -> None:
+    """A replay's cleanup: the stack's servers (where it started) and its work folder."""
+    if stack is not None:
+        stack.stop()
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def save_summary(out: Path, summary: dict[str, Any], table_text: str) -> None:
+    """Write the JSON results, then print the table and the targets' verdicts."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2, default=str))
+    print(table_text)
+    print(json.dumps(summary["targets"]))
 
 
 # --- the replay ----------------------------------------------------------------------
@@ -715,15 +734,9 @@ def main() -> None:
             "scenarios": results,
             "delivery_sample": delivery,
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(summary, indent=2, default=str))
-        print(table(results))
-        print(json.dumps(summary["targets"]))
+        save_summary(args.out, summary, table(results))
     finally:
-        if stack is not None:
-            for stop in stack.stops:
-                stop()
-        shutil.rmtree(work, ignore_errors=True)
+        shut_down(stack, work)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,6 @@ import dataclasses
 import io
 import json
 import random
-import shutil
 import statistics
 import subprocess
 import tempfile
@@ -47,13 +46,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from replay_bench import DEFAULT_CLIPS, REPO, Stack, run_pipeline, start_stack
+from replay_bench import (
+    DEFAULT_CLIPS,
+    REPO,
+    Stack,
+    run_pipeline,
+    shut_down,
+    start_stack,
+    submit,
+)
 
 from foleycache.cache import span_index
-from foleycache.core.job import JobRecord, JobStatus, new_job_id
 from foleycache.core.ports import InferenceNotice, InferenceRequest, InferenceResult
 from foleycache.fingerprint.span_match import MIN_SPAN_S
 from foleycache.local.cut_variants import Piece, Variant, make_variant, probe
+from foleycache.pipeline.compose import write_pcm
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
 
@@ -144,14 +151,9 @@ class TimecodeInference:
             lo, hi = round(a * RATE), min(total, round(b * RATE))
             samples[lo:hi] = full[lo:hi]
             self.generated_s += (hi - lo) / RATE
-        buf = io.BytesIO()
-        with wave.open(buf, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(RATE)
-            w.writeframes(samples.astype("<i2").tobytes())
         bucket, key = request.output_uri.removeprefix("s3://").split("/", 1)
-        self.s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue(), ContentType="audio/wav")
+        body = write_pcm(samples, RATE)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="audio/wav")
         self.results[request.inference_id] = InferenceResult(
             request.output_uri, request.model_version, RATE, request.duration_s, "timecode", 1.0
         )
@@ -316,10 +318,7 @@ def main() -> None:
         args.out.write_text(json.dumps(summary, indent=1))
         print(json.dumps({k: v for k, v in summary.items() if k != "rows"}, indent=1))
     finally:
-        if stack is not None:
-            for stop in stack.stops:
-                stop()
-        shutil.rmtree(work, ignore_errors=True)
+        shut_down(stack, work)
 
 
 #: Per prompt, the (clip, start, end) frames requested so far: the oracle's memory.
@@ -340,17 +339,7 @@ def replay_one(
     key = f"uploads/{index:04d}{variant.path.suffix}"
     uri = f"s3://{settings.uploads_bucket}/{key}"
     truth[uri] = frame_truth(variant)
-    stack.s3.put_object(
-        Bucket=settings.uploads_bucket,
-        Key=key,
-        Body=variant.path.read_bytes(),
-        ChecksumAlgorithm="SHA256",
-    )
-    job_id = new_job_id()
-    now = time.time()
-    services.jobs.create(
-        JobRecord(job_id, JobStatus.PENDING, prompt, now, now, settings.uploads_bucket, key)
-    )
+    job_id = submit(stack, services, variant.path, key, prompt)
     seen = SEEN.setdefault(prompt, [])
     oracle_s, reusable_s = shared_with_past(variant, seen)
     before = model.generated_s

@@ -30,8 +30,6 @@ the request (never ``v1``'s sound once ``v2`` serves a key).
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 import tempfile
 import time
@@ -51,7 +49,10 @@ from replay_bench import (
     Stack,
     _waited,
     distinct_videos,
+    save_summary,
+    shut_down,
     start_stack,
+    submit,
     workload,
 )
 
@@ -66,7 +67,6 @@ from foleycache.adapters.redis_hot_cache import RedisHotCache, connect
 from foleycache.adapters.redis_near_index import RedisNearIndex
 from foleycache.adapters.s3_blobs import S3BlobStore
 from foleycache.core.errors import FoleyError
-from foleycache.core.job import JobRecord, JobStatus, new_job_id
 from foleycache.local.template_resources import table_spec
 from foleycache.pipeline.fingerprint_upload import fingerprint_upload
 from foleycache.pipeline.finish import succeed
@@ -184,17 +184,7 @@ def serve(rollout: Rollout, req: Request) -> dict[str, Any]:
     services = rollout.services
     settings = services.settings
     key = f"uploads/{req.index:04d}{req.file.suffix}"
-    rollout.stack.s3.put_object(
-        Bucket=settings.uploads_bucket,
-        Key=key,
-        Body=req.file.read_bytes(),
-        ChecksumAlgorithm="SHA256",
-    )
-    job_id = new_job_id()
-    now = time.time()
-    services.jobs.create(
-        JobRecord(job_id, JobStatus.PENDING, req.prompt, now, now, settings.uploads_bucket, key)
-    )
+    job_id = submit(rollout.stack, services, req.file, key, req.prompt)
     calls = rollout.inference.calls
     row: dict[str, Any] = {**asdict(req), "file": req.file.name}
     try:
@@ -357,15 +347,9 @@ def main() -> None:
             },
             "scenarios": results,
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(summary, indent=2, default=str))
-        print(table(results))
-        print(json.dumps(summary["targets"]))
+        save_summary(args.out, summary, table(results))
     finally:
-        if stack is not None:
-            for stop in stack.stops:
-                stop()
-        shutil.rmtree(work, ignore_errors=True)
+        shut_down(stack, work)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,17 @@ def is_condition_failure(exc: ClientError) -> bool:
     return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
+def put_if_absent(client: Any, table: str, item: dict[str, Any]) -> bool:
+    """Write ``item`` unless an item with its key exists; False where one does."""
+    try:
+        client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
 #: Throttling and service-side faults: a retry can succeed.
 _TRANSIENT_CODES = {
     "ProvisionedThroughputExceededException",

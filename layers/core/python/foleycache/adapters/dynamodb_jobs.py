@@ -22,6 +22,7 @@ from foleycache.adapters.dynamodb_items import (
     StorageErrors,
     deserialize_item,
     is_condition_failure,
+    put_if_absent,
     serialize,
     serialize_item,
 )
@@ -94,17 +95,9 @@ class DynamoJobStore:
         if job.owner:  # an index key may not be empty: ownerless jobs stay out of the index
             body[_OWNER_PK] = job.owner
             body[_OWNER_SK] = owner_sort_key(job.created_at, job.job_id)
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={**self._key(job.job_id), **serialize_item(body)},
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(
+            self.client, self.table, {**self._key(job.job_id), **serialize_item(body)}
+        )
 
     def get(self, job_id: str) -> JobRecord | None:
         resp = self.client.get_item(

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from foleycache.adapters.dynamodb_items import StorageErrors, is_condition_failure
+from foleycache.adapters.dynamodb_items import StorageErrors, is_condition_failure, put_if_absent
 from foleycache.cache import names
 from foleycache.core.ports import PendingRun
 
@@ -31,23 +31,17 @@ class DynamoPendingRuns:
         return {"pk": {"S": names.pending_run_item(inference_id)}, "sk": {"S": _SK}}
 
     def put(self, run: PendingRun) -> bool:
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    **self._key(run.inference_id),
-                    "task_token": {"S": run.task_token},
-                    "job_id": {"S": run.job_id},
-                    "state": {"S": json.dumps(run.state)},
-                    "ttl": {"N": str(int(self.now()) + _REAP_AFTER_S)},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(
+            self.client,
+            self.table,
+            {
+                **self._key(run.inference_id),
+                "task_token": {"S": run.task_token},
+                "job_id": {"S": run.job_id},
+                "state": {"S": json.dumps(run.state)},
+                "ttl": {"N": str(int(self.now()) + _REAP_AFTER_S)},
+            },
+        )
 
     def replace_token(self, inference_id: str, task_token: str, job_id: str) -> bool:
         try:

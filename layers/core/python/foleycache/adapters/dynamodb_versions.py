@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from foleycache.adapters.dynamodb_items import StorageErrors, is_condition_failure
+from foleycache.adapters.dynamodb_items import StorageErrors, put_if_absent
 from foleycache.cache import names
 from foleycache.core.ports import RetiredVersion
 
@@ -39,22 +37,16 @@ class DynamoVersionRegistry:
         )
 
     def retire(self, version: str, day: str, sweep_from: str) -> bool:
-        try:
-            self.client.put_item(
-                TableName=self.table,
-                Item={
-                    **self._key(names.retired_version_sort_key(version)),
-                    "version": {"S": version},
-                    "retired_on": {"S": day},
-                    "swept_to": {"S": sweep_from},
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return put_if_absent(
+            self.client,
+            self.table,
+            {
+                **self._key(names.retired_version_sort_key(version)),
+                "version": {"S": version},
+                "retired_on": {"S": day},
+                "swept_to": {"S": sweep_from},
+            },
+        )
 
     def restore(self, version: str) -> None:
         self.client.delete_item(

@@ -26,12 +26,13 @@ from typing import Any
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
+from foleycache.cache.indexed_lookup import IndexedLookup
 from foleycache.cache.library import FingerprintLibrary
 from foleycache.cache.near_index import MultiIndexLayout
 from foleycache.cache.tiered import TieredCache
 from foleycache.core import metrics as M
 from foleycache.core.keys import CacheKey
-from foleycache.core.ports import MetricsSink, NearIndexStore, NullMetrics
+from foleycache.core.ports import MetricsSink, NearIndexStore
 from foleycache.fingerprint import Fingerprint, MatchDecision, decide
 from foleycache.fingerprint.hashing import alternate_code
 
@@ -58,7 +59,7 @@ class NearMatch:
     entry: CacheEntry | None
 
 
-class NearMatcher:
+class NearMatcher(IndexedLookup):
     def __init__(
         self,
         layouts: tuple[MultiIndexLayout, ...],
@@ -69,16 +70,8 @@ class NearMatcher:
         *,
         library: FingerprintLibrary | None = None,
     ) -> None:
+        super().__init__(hot, durable, cache, metrics, library=library)
         self.layouts = layouts
-        self.hot = hot
-        self.durable = durable
-        self.cache = cache
-        self.metrics = metrics or NullMetrics()
-        #: Without a library, candidates are verified against their entry's fingerprint.
-        self.library = library
-
-    def _stores(self) -> list[NearIndexStore]:
-        return [s for s in (self.hot, self.durable) if s is not None]
 
     def _postings(self, key: CacheKey, alternate: int | None) -> list[tuple[list[str], str]]:
         """(buckets, member) per layout; alternate-code layouts only when that code is known."""
@@ -156,9 +149,6 @@ class NearMatcher:
             return None
         # Only this model version's sound, read after the decision: never another version's.
         return NearMatch(other_key, dict(known), decision, entry or self._entry(other_key))
-
-    def _entry(self, key: CacheKey) -> CacheEntry | None:
-        return self.cache.get_l1(key) or self.cache.get_l2(key)
 
 
 def _owners(code: str, members: set[str]) -> dict[int, set[int]]:

@@ -32,11 +32,9 @@ import numpy as np
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
-from foleycache.cache.library import FingerprintLibrary
-from foleycache.cache.tiered import TieredCache
+from foleycache.cache.indexed_lookup import IndexedLookup
 from foleycache.core import metrics as M
 from foleycache.core.keys import CacheKey
-from foleycache.core.ports import MetricsSink, NearIndexStore, NullMetrics
 from foleycache.fingerprint import Fingerprint
 from foleycache.fingerprint.span_match import SharedSpan, shared_spans
 from foleycache.fingerprint.spans import SPAN_FPS
@@ -97,26 +95,7 @@ class Found:
     spans: tuple[SharedSpan, ...]
 
 
-class SpanIndex:
-    def __init__(
-        self,
-        hot: NearIndexStore | None,
-        durable: NearIndexStore,
-        cache: TieredCache,
-        metrics: MetricsSink | None = None,
-        *,
-        library: FingerprintLibrary | None = None,
-    ) -> None:
-        self.hot = hot
-        self.durable = durable
-        self.cache = cache
-        self.metrics = metrics or NullMetrics()
-        #: Where the stored fingerprints are verified from (shared by every model version).
-        self.library = library
-
-    def _stores(self) -> list[NearIndexStore]:
-        return [s for s in (self.hot, self.durable) if s is not None]
-
+class SpanIndex(IndexedLookup):
     @staticmethod
     def postings(key: CacheKey, codes: np.ndarray) -> list[tuple[list[str], str]]:
         """(buckets, member) for every stored window of a video."""
@@ -195,9 +174,6 @@ class SpanIndex:
         if entry is None or not entry.fingerprint_data:
             return None, None
         return dict(entry.fingerprint_data), entry
-
-    def _entry(self, key: CacheKey) -> CacheEntry | None:
-        return self.cache.get_l1(key) or self.cache.get_l2(key)
 
 
 def _votes(queries: list[tuple[int, int]], members: set[str]) -> dict[str, Counter[int]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +45,11 @@ COUNTS = tuple(
 )
 
 
-def read_emf(log: Path) -> dict[str, list[float]]:
-    values: dict[str, list[float]] = {}
+def _emf_directives(log: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(record, CloudWatchMetrics directive) for every EMF line of ``log``; other lines and
+    unparseable ones are skipped, as CloudWatch skips them."""
     if not log.exists():
-        return values
+        return
     with log.open(errors="replace") as lines:
         for line in lines:
             if not line.startswith('{"_aws"'):
@@ -57,38 +59,36 @@ def read_emf(log: Path) -> dict[str, list[float]]:
             except json.JSONDecodeError:
                 continue
             for directive in record["_aws"].get("CloudWatchMetrics", []):
-                for metric in directive.get("Metrics", []):
-                    raw = record.get(metric["Name"], [])
-                    values.setdefault(metric["Name"], []).extend(
-                        raw if isinstance(raw, list) else [raw]
-                    )
+                yield record, directive
+
+
+def _values(record: dict[str, Any], name: str) -> list[Any]:
+    """A metric's values in one record (EMF allows one value or a list)."""
+    raw = record.get(name, [])
+    return raw if isinstance(raw, list) else [raw]
+
+
+def read_emf(log: Path) -> dict[str, list[float]]:
+    values: dict[str, list[float]] = {}
+    for record, directive in _emf_directives(log):
+        for metric in directive.get("Metrics", []):
+            values.setdefault(metric["Name"], []).extend(_values(record, metric["Name"]))
     return values
 
 
 def read_points(log: Path) -> list[Point]:
     """Every EMF value with its dimensions (``service`` left out)."""
     points: list[Point] = []
-    if not log.exists():
-        return points
-    with log.open(errors="replace") as lines:
-        for line in lines:
-            if not line.startswith('{"_aws"'):
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            for directive in record["_aws"].get("CloudWatchMetrics", []):
-                dims = {
-                    d: str(record.get(d, ""))
-                    for group in directive.get("Dimensions", [])
-                    for d in group
-                    if d != "service"
-                }
-                for metric in directive.get("Metrics", []):
-                    raw = record.get(metric["Name"], [])
-                    for value in raw if isinstance(raw, list) else [raw]:
-                        points.append((metric["Name"], float(value), dims))
+    for record, directive in _emf_directives(log):
+        dims = {
+            d: str(record.get(d, ""))
+            for group in directive.get("Dimensions", [])
+            for d in group
+            if d != "service"
+        }
+        for metric in directive.get("Metrics", []):
+            for value in _values(record, metric["Name"]):
+                points.append((metric["Name"], float(value), dims))
     return points
 
 
@@ -99,6 +99,16 @@ def _tiers() -> dict[str, int]:
 def _ratio(by_tier: dict[str, int]) -> float | None:
     total = sum(by_tier.values())
     return round(1 - by_tier[M.MISS_TIER] / total, 4) if total else None
+
+
+def _jobs_summary(by_tier: dict[str, int], failed: int, rejected: int) -> dict[str, Any]:
+    """The one shape both job summaries share, so the two commands can be compared."""
+    return {
+        "by_tier": by_tier,
+        "hit_ratio": _ratio(by_tier),
+        "failed": failed,
+        "rejected": rejected,
+    }
 
 
 def _quantiles(values: list[float]) -> dict[str, Any]:
@@ -124,12 +134,7 @@ def jobs_from_metrics(points: list[Point]) -> dict[str, Any]:
             failed += int(value)
         elif name == M.REJECTED.name:
             rejected += int(value)
-    return {
-        "by_tier": by_tier,
-        "hit_ratio": _ratio(by_tier),
-        "failed": failed,
-        "rejected": rejected,
-    }
+    return _jobs_summary(by_tier, failed, rejected)
 
 
 def jobs_from_records(jobs: list[JobRecord]) -> dict[str, Any]:
@@ -145,12 +150,7 @@ def jobs_from_records(jobs: list[JobRecord]) -> dict[str, Any]:
                 rejected += 1
             else:
                 failed += 1
-    return {
-        "by_tier": by_tier,
-        "hit_ratio": _ratio(by_tier),
-        "failed": failed,
-        "rejected": rejected,
-    }
+    return _jobs_summary(by_tier, failed, rejected)
 
 
 def job_timings(points: list[Point]) -> dict[str, Any]:

@@ -6,9 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from foleycache.core.errors import FoleyError, ToolMissing
+
+if TYPE_CHECKING:
+    from foleycache.local.stack import StackInfo
 
 
 def _print(obj: Any, as_json: bool) -> None:
@@ -129,15 +132,24 @@ def cmd_stack(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cache(args: argparse.Namespace) -> int:
-    from foleycache.local.paths import state_dir
+def _running_stack() -> StackInfo | None:
+    """The running local stack, its settings in effect; None (said on stderr) when none."""
     from foleycache.local.stack import read_stack, use_stack
 
     info = read_stack()
     if info is None:
         print("the local stack is not running (foleycache stack up)", file=sys.stderr)
-        return 3
+        return None
     use_stack(info)
+    return info
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from foleycache.local.paths import state_dir
+
+    info = _running_stack()
+    if info is None:
+        return 3
     if args.action == "stats":
         from foleycache.local.cache_stats import (
             job_timings,
@@ -166,13 +178,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_jobs(args: argparse.Namespace) -> int:
     """``jobs list``: the local stack's job records, newest first, and their summary."""
-    from foleycache.local.stack import read_stack, use_stack
-
-    info = read_stack()
-    if info is None:
-        print("the local stack is not running (foleycache stack up)", file=sys.stderr)
+    if _running_stack() is None:
         return 3
-    use_stack(info)
     from foleycache.adapters.wiring import services
     from foleycache.local.cache_stats import jobs_from_records
 
