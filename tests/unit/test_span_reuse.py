@@ -310,6 +310,20 @@ def test_a_whole_video_near_match_shifted_in_time_is_not_served_whole() -> None:
     assert services.metrics.counts.get("NearShiftedRejected") == 1  # type: ignore[attr-defined]
 
 
+def test_a_still_shot_near_match_is_served_whole_not_taken_for_shifted() -> None:
+    """A still camera's samples carry no motion evidence, so every shift aligns alike; a
+    tie must read as "not shifted" (the signature decision has verified the copy), not as
+    the first shift tried, which refused re-encodes of a still traffic camera."""
+    services = services_with_index()
+    still = (codes(200) >> np.uint64(32)) << np.uint64(32)  # picture half only: motion STILL
+    stored = fingerprint(still, 1)
+    store(services, stored, RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16))
+    copy = dataclasses.replace(stored, code=stored.code ^ 1)
+    out = resolve.lookup(services, query_state(services, copy))
+    assert out.cache == "near"
+    assert "NearShiftedRejected" not in services.metrics.counts  # type: ignore[attr-defined]
+
+
 def test_a_span_source_is_verified_on_the_library_and_lends_only_this_versions_sound() -> None:
     """The span index is the library's (every model version finds the same videos); the
     sound lent must be the lookup's model version's, never another version's."""
