@@ -55,6 +55,32 @@ def pct(x: float) -> str:
     return f"{100 * x:.1f} %"
 
 
+def _rollout_row(s: dict[str, Any]) -> Figure:
+    """One model-rollout scenario: the hit ratio each side of the switch."""
+
+    def value(_: Data) -> str:
+        return (
+            f"{s['hit_ratio_after']:.2f} / {s['hit_ratio_before']:.2f}"
+            f" ({s['after_vs_before']:.0%}); peak in flight {s['peak_inference_in_flight_after']};"
+            f" prewarm GPU calls {s['prewarm_gpu_calls']}; wrong version {s['wrong_version']}"
+        )
+
+    def met(_: Data) -> bool:
+        return bool(s["after_vs_before"] >= 0.8 and s["wrong_version"] == 0)
+
+    plain = s["scenario"] == "plain"
+    return Figure(
+        f"model rollout ({s['scenario']}): hit ratio 100 requests after / before the switch",
+        value,
+        "(baseline)" if plain else "≥ 80 % of before",
+        met=None if plain else met,
+    )
+
+
+def _rollout_rows(d: Data) -> list[Figure]:
+    return [_rollout_row(s) for s in d.get("scenarios", [])]
+
+
 def _scenario_rows(d: Data) -> list[Figure]:
     """Per-scenario rows of a replay (the scenarios are read from the file)."""
     rows = []
@@ -263,6 +289,24 @@ FIGURES: dict[str, Callable[[Data], list[Figure]]] = {
         ),
     ],
     "replay_bench": _scenario_rows,
+    "replay_cuts": lambda d: [
+        Figure(
+            "reuse across cuts: GPU seconds saved vs the oracle's shared seconds",
+            lambda d: (
+                f"{d['saved_vs_oracle']:.1%} ({d['saved_s']:.0f} of {d['oracle_shared_s']:.0f} s;"
+                f" {d['saved_vs_oracle_3s_stretches']:.1%} of shared stretches ≥ 3 s)"
+            ),
+            "≥ 90 %",
+            met=lambda d: d["saved_vs_oracle"] >= 0.9,
+        ),
+        Figure(
+            "reuse across cuts: wrong reuse",
+            lambda d: f"{d['wrong_reuse_s']:.2f} s in {d['wrong_reuse_requests']} requests",
+            "0",
+            met=lambda d: d["wrong_reuse_requests"] == 0 and d["wrong_reuse_s"] == 0,
+        ),
+    ],
+    "replay_rollout": _rollout_rows,
     "cost_model": _cost_rows,
 }
 
@@ -579,7 +623,8 @@ def write_report(results_dir: Path = RESULTS, report: Path = REPORT) -> Path:
                 + ("" if b["rc"] == 0 else f" (**exit {b['rc']}**)")
                 for b in run["benches"]
             )
-            + ".",
+            + "."
+            + (f" {run['note']}." if run.get("note") else ""),
             "",
         ]
     lines += [
