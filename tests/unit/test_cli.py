@@ -52,3 +52,37 @@ def test_a_missing_part_is_named_with_how_to_get_it(
     err = capsys.readouterr().err
     assert "redis-server" in err and "apt-get install redis-server" in err
     assert "Traceback" not in err
+
+
+def _emf_line(metric: str, tier: str) -> str:
+    return json.dumps(
+        {
+            "_aws": {
+                "Timestamp": 0,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": "FoleyCache",
+                        "Dimensions": [["service", "Tier"]],
+                        "Metrics": [{"Name": metric, "Unit": "Count"}],
+                    }
+                ],
+            },
+            "service": "test",
+            "Tier": tier,
+            metric: [1.0],
+        }
+    )
+
+
+def test_cache_stats_counts_jobs_from_every_log_it_is_given(tmp_path: Path) -> None:
+    """The stack's functions and `api serve` log to separate files; CloudWatch would see
+    both, so the local view reads both (an absent one counts nothing)."""
+    from foleycache.core import metrics as M
+    from foleycache.local.cache_stats import jobs_from_metrics, read_points
+
+    stack_log, api_log = tmp_path / "stack.log", tmp_path / "api.log"
+    stack_log.write_text("plain text\n" + _emf_line(M.HIT.name, "l1") + "\n")
+    api_log.write_text(_emf_line(M.HIT.name, "exact") + "\n")
+    both = jobs_from_metrics(read_points(stack_log, api_log, tmp_path / "absent.log"))
+    assert both["by_tier"]["exact"] == 1 and both["by_tier"]["l1"] == 1
+    assert jobs_from_metrics(read_points(stack_log))["by_tier"]["exact"] == 0

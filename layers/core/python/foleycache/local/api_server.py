@@ -50,7 +50,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from foleycache.core.job import normalise_principal
-from foleycache.local.paths import functions_dir, repo_root
+from foleycache.local.paths import functions_dir, repo_root, state_dir
 
 PRINCIPAL_HEADER = "X-Foleycache-Local-Principal"
 DEFAULT_PRINCIPAL = "arn:aws:iam::123456789012:user/local-developer"
@@ -337,10 +337,39 @@ def make_server(
     return ApiServer((host, port), invoke, bucket)
 
 
+#: Where ``api serve`` also writes its output in the stack's state directory: its metrics
+#: (EMF lines on stdout, as in Lambda) then reach ``foleycache cache stats`` beside the
+#: stack's own, as both reach CloudWatch in the cloud.
+API_LOG = "api.log"
+
+
+class _Tee:
+    """stdout that also appends to a file (writes from the server's threads, serialised)."""
+
+    def __init__(self, stream: Any, path: Path) -> None:
+        self.stream = stream
+        self.file = path.open("a", encoding="utf-8")
+        self.lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self.lock:
+            self.stream.write(text)
+            self.file.write(text)
+            self.file.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        with self.lock:
+            self.stream.flush()
+            self.file.flush()
+
+
 def serve(
     port: int, host: str = "127.0.0.1", rate: float | None = None, burst: float | None = None
 ) -> int:
     server = make_server(port, host, rate, burst)
+    state_dir().mkdir(parents=True, exist_ok=True)
+    sys.stdout = _Tee(sys.stdout, state_dir() / API_LOG)
     print(
         f"foleycache API on {server.url} (stage {STAGE}; caller from {PRINCIPAL_HEADER}, "
         f"default {DEFAULT_PRINCIPAL}; {server.bucket.rate:g}/s, burst "

@@ -45,21 +45,22 @@ COUNTS = tuple(
 )
 
 
-def _emf_directives(log: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """(record, CloudWatchMetrics directive) for every EMF line of ``log``; other lines and
+def _emf_directives(*logs: Path) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(record, CloudWatchMetrics directive) for every EMF line of ``logs``; other lines and
     unparseable ones are skipped, as CloudWatch skips them."""
-    if not log.exists():
-        return
-    with log.open(errors="replace") as lines:
-        for line in lines:
-            if not line.startswith('{"_aws"'):
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            for directive in record["_aws"].get("CloudWatchMetrics", []):
-                yield record, directive
+    for log in logs:
+        if not log.exists():
+            continue
+        with log.open(errors="replace") as lines:
+            for line in lines:
+                if not line.startswith('{"_aws"'):
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                for directive in record["_aws"].get("CloudWatchMetrics", []):
+                    yield record, directive
 
 
 def _values(record: dict[str, Any], name: str) -> list[Any]:
@@ -68,18 +69,18 @@ def _values(record: dict[str, Any], name: str) -> list[Any]:
     return raw if isinstance(raw, list) else [raw]
 
 
-def read_emf(log: Path) -> dict[str, list[float]]:
+def read_emf(*logs: Path) -> dict[str, list[float]]:
     values: dict[str, list[float]] = {}
-    for record, directive in _emf_directives(log):
+    for record, directive in _emf_directives(*logs):
         for metric in directive.get("Metrics", []):
             values.setdefault(metric["Name"], []).extend(_values(record, metric["Name"]))
     return values
 
 
-def read_points(log: Path) -> list[Point]:
+def read_points(*logs: Path) -> list[Point]:
     """Every EMF value with its dimensions (``service`` left out)."""
     points: list[Point] = []
-    for record, directive in _emf_directives(log):
+    for record, directive in _emf_directives(*logs):
         dims = {
             d: str(record.get(d, ""))
             for group in directive.get("Dimensions", [])

@@ -151,6 +151,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if info is None:
         return 3
     if args.action == "stats":
+        from foleycache.local.api_server import API_LOG
         from foleycache.local.cache_stats import (
             job_timings,
             jobs_from_metrics,
@@ -159,9 +160,10 @@ def cmd_cache(args: argparse.Namespace) -> int:
             summarise,
         )
 
-        log = state_dir() / "stack.log"
-        stats = summarise(read_emf(log), info.env["REDIS_URL"])
-        points = read_points(log)
+        # What CloudWatch would gather: the stack's functions and a running `api serve`.
+        logs = (state_dir() / "stack.log", state_dir() / API_LOG)
+        stats = summarise(read_emf(*logs), info.env["REDIS_URL"])
+        points = read_points(*logs)
         _print(
             {**stats, "jobs": jobs_from_metrics(points), "job_timings_s": job_timings(points)}, True
         )
