@@ -4,6 +4,7 @@ composition, and the partial run through start/finish of the async flow."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_index import BLOCKS, MAX_QUERY_WINDOWS
-from foleycache.cache.span_plan import GUARD_S, MARGIN_S, SpanPlan, plan_spans
+from foleycache.cache.span_plan import GUARD_S, MARGIN_S, MIN_GENERATE_S, SpanPlan, plan_spans
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
@@ -231,6 +232,28 @@ def test_plan_generates_gaps_with_margins_and_keeps_the_longest_spans() -> None:
     m = MARGIN_S
     assert flat == pytest.approx([0.0, 2 + g + m, 9 - g - m, 9.3 + g + m, 15 - g - m, 16.0])
     assert plan.reuse_share == pytest.approx(1 - plan.generated_s / 16.0)
+
+
+def test_a_gap_shorter_than_the_model_generates_is_widened_into_the_reused_sound() -> None:
+    from foleycache.cache.span_index import Found
+    from foleycache.fingerprint.span_match import SharedSpan
+
+    entry = CacheEntry(CacheKey.for_request("00" * 8, PROMPT, MODEL, 3), "a.wav", 20, RATE, {}, 0)
+    # A trim that leaves 0.1 s uncovered at the start: 0.1 s + margin is under the minimum.
+    plan = plan_spans(8.0, [Found(entry, (SharedSpan(0.1, 8.0, 1.0, 1.0, 0.0),))])
+    assert plan is not None
+    assert MIN_GENERATE_S > 0.1 + GUARD_S + MARGIN_S
+    assert [x for g in plan.generate for x in g] == pytest.approx([0.0, MIN_GENERATE_S])
+    # Near the other end the span grows away from the edge instead; two short gaps that
+    # come to overlap are one span.
+    plan = plan_spans(
+        8.0,
+        [Found(entry, (SharedSpan(0.0, 4.0, 1.0, 1.0, 0.0), SharedSpan(4.0, 7.9, 2.0, 1.0, 0.0)))],
+    )
+    assert plan is not None
+    assert all(b - a >= MIN_GENERATE_S - 1e-9 for a, b in plan.generate)
+    assert list(plan.generate[-1]) == pytest.approx([8.0 - MIN_GENERATE_S, 8.0])
+    assert all(b0 < a1 for (_, b0), (a1, _) in itertools.pairwise(plan.generate))
 
 
 class SpanEndpoint:

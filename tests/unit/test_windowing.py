@@ -35,7 +35,7 @@ from foley_server.windowing import (
     join_windows,
     plan_windows,
 )
-from foleycache.core.errors import VideoTooLarge
+from foleycache.core.errors import InvalidInput, VideoTooLarge
 from tests.unit.test_reference_model import audio_events, motion_onsets
 
 VERSION = "foley-ref-win"
@@ -309,6 +309,23 @@ def test_a_clip_over_the_limit_is_refused_before_any_work(clip30: Path) -> None:
     capped = WindowedFoley(ReferenceFoleyModel(), WindowSettings(10.0, 1.0, 20.0))
     with pytest.raises(VideoTooLarge, match="at most 20 s"):
         capped.generate(clip30, "footsteps", VERSION)
+
+
+class _ShortestHalfSecond(ReferenceFoleyModel):
+    """The reference model with a model minimum, as HunyuanVideo-Foley has (0.64 s)."""
+
+    min_window_s = 0.5
+
+
+def test_a_span_shorter_than_the_model_scores_is_refused_before_any_work(
+    clips_dir: Path,
+) -> None:
+    strict = WindowedFoley(_ShortestHalfSecond(), WindowSettings(10.0, 1.0, 600.0))
+    clip = clips_dir / "moviepy_chaplin.mp4"
+    with pytest.raises(InvalidInput, match=r"lasts 0\.30 s; .* at least 0\.5 s"):
+        strict.generate(clip, "wind", VERSION, spans=((1.0, 4.0), (6.0, 6.3)))
+    audio = strict.generate(clip, "wind", VERSION, spans=((1.0, 1.5),))
+    assert audio.spans == ((SAMPLE_RATE, round(1.5 * SAMPLE_RATE)),)
 
 
 class _LocalS3:

@@ -105,6 +105,9 @@ class WindowModel(Protocol):
     name: str
     #: The longest window the model scores; the configured window must not exceed it.
     max_window_s: float
+    #: The shortest window the model can score (0 for none): a span or clip shorter than
+    #: this is refused with a clear error rather than sent to the model.
+    min_window_s: float
 
     def weights_digest(self) -> str:
         """``sha256:<hex>`` bound to the weights' (or, for the reference model, code's) content."""

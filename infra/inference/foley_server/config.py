@@ -20,6 +20,9 @@ _SIZES: tuple[ModelSize, ...] = ("xl", "xxl")
 
 #: The longest window HunyuanVideo-Foley scores (it ignores everything after 15 s).
 HUNYUAN_MAX_WINDOW_S = 15.0
+#: The shortest it scores: its synchronisation features take 16 frames at 25 fps
+#: (shared/notes/foley-model.md), so a clip under 0.64 s has no segment to condition on.
+HUNYUAN_MIN_WINDOW_S = 0.64
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off", "")
 

@@ -51,7 +51,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from foley_server.backend import SAMPLE_RATE, BackendUnavailable
-from foley_server.config import HUNYUAN_MAX_WINDOW_S, ModelSize, ServerConfig
+from foley_server.config import (
+    HUNYUAN_MAX_WINDOW_S,
+    HUNYUAN_MIN_WINDOW_S,
+    ModelSize,
+    ServerConfig,
+)
 from foleycache.core.errors import InferenceFailed
 
 if TYPE_CHECKING:
@@ -333,6 +338,7 @@ def set_manual_seed(seed: int) -> None:
 class HunyuanFoleyModel:
     name = "hunyuan"
     max_window_s = HUNYUAN_MAX_WINDOW_S
+    min_window_s = HUNYUAN_MIN_WINDOW_S
 
     def __init__(self, config: ServerConfig) -> None:
         layout = HunyuanLayout.from_config(config)

@@ -179,6 +179,7 @@ class ReferenceFoleyModel:
     name = "reference"
     #: Any window length works: the model has no context limit.
     max_window_s = math.inf
+    min_window_s = 0.0
 
     def weights_digest(self) -> str:
         """A digest of the model's own code and constants (it has no weight files)."""

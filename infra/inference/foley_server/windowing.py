@@ -310,6 +310,18 @@ class WindowedFoley:
             target_samples(duration_s), self.settings.window_s, self.settings.overlap_s
         )
 
+    def _check_long_enough(self, ranges: tuple[tuple[int, int], ...]) -> None:
+        """Refuse what the model cannot score (HunyuanVideo-Foley: under 0.64 s) before any
+        model work: the pipeline's plans widen short gaps, so this is a caller's bug."""
+        shortest = self.model.min_window_s
+        for lo, hi in ranges:
+            if (hi - lo) / SAMPLE_RATE < shortest - 1e-6:
+                raise InvalidInput(
+                    f"{lo / SAMPLE_RATE:.2f}-{hi / SAMPLE_RATE:.2f} s lasts "
+                    f"{(hi - lo) / SAMPLE_RATE:.2f} s; the {self.name} model generates at "
+                    f"least {shortest:g} s at a time"
+                )
+
     def generate(
         self,
         video_path: Path,
@@ -327,6 +339,7 @@ class WindowedFoley:
         self.plan(duration_s)  # the length limit holds for the clip, spans or not
         total = target_samples(duration_s)
         ranges = span_samples(spans, total) if spans else ((0, total),)
+        self._check_long_enough(ranges)
         request_seed = seed_for(file_sha256(video_path), prompt, model_version)
         out = np.zeros(total, dtype=np.float32)
         planned: list[Window] = []

@@ -21,6 +21,11 @@ MARGIN_S = 0.25
 #: at a cut between two stretches of one scene, verification ran on for up to 0.08 s
 #: past the cut (bench/results/span_eval.json), and that sound must not be reused.
 GUARD_S = 0.1
+#: The shortest stretch the GPU model generates: HunyuanVideo-Foley conditions on 16
+#: frames at 25 fps (0.64 s; its server refuses less). A shorter gap, margins included
+#: (a trim that leaves 0.1 s uncovered at one end), is widened into the reused sound
+#: around it, which the generated sound then replaces there.
+MIN_GENERATE_S = 0.64
 
 
 @dataclass(frozen=True)
@@ -112,5 +117,26 @@ def plan_spans(duration_s: float, found: list[Found]) -> SpanPlan | None:
             generate[-1] = (generate[-1][0], max(generate[-1][1], hi))
         else:
             generate.append((lo, hi))
-    plan = SpanPlan(duration_s, tuple(chosen), tuple(generate))
+    plan = SpanPlan(duration_s, tuple(chosen), _widened(generate, duration_s))
     return plan if plan.generated_s < duration_s else None
+
+
+def _widened(
+    spans: list[tuple[float, float]], duration_s: float
+) -> tuple[tuple[float, float], ...]:
+    """Every span at least ``MIN_GENERATE_S`` (or the whole video), grown evenly on both
+    sides and inside the video; spans that come to touch are merged."""
+    out: list[tuple[float, float]] = []
+    for a, b in spans:
+        short = min(MIN_GENERATE_S, duration_s) - (b - a)
+        if short > 1e-9:
+            a, b = a - short / 2, b + short / 2
+            if a < 0.0:
+                a, b = 0.0, b - a
+            if b > duration_s:
+                a, b = max(0.0, a - (b - duration_s)), duration_s
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return tuple(out)
