@@ -43,7 +43,8 @@ import tempfile
 import time
 import wave
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 from replay_bench import (
@@ -57,8 +58,10 @@ from replay_bench import (
 )
 
 from foleycache.cache import span_index
+from foleycache.cache.span_index import Found
+from foleycache.cache.span_plan import plan_spans
 from foleycache.core.ports import InferenceNotice, InferenceRequest, InferenceResult
-from foleycache.fingerprint.span_match import MIN_SPAN_S
+from foleycache.fingerprint.span_match import MIN_SPAN_S, SharedSpan
 from foleycache.local.cut_variants import Piece, Variant, make_variant, probe
 from foleycache.pipeline.compose import write_pcm
 from foleycache.pipeline.state import PipelineState
@@ -214,7 +217,39 @@ def shared_with_past(
     """Seconds of ``variant`` whose frames (clip, time) were in an earlier request; and of
     those, the seconds in contiguous shared stretches of at least ``MIN_SPAN_S`` (what a
     rule that refuses shorter evidence can reuse at best)."""
-    total = long = 0.0
+    stretches = shared_stretches(variant, seen)
+    total = sum(b - a for a, b, _ in stretches)
+    long = sum(b - a for a, b, _ in stretches if b - a >= MIN_SPAN_S)
+    return total, long
+
+
+#: Minimum span lengths for the ceiling (``ceiling_saved_s``).
+CEILING_MIN_SPANS_S = (3.0, 2.0, 1.5, 1.0)
+
+
+def ceiling_saved_s(
+    duration_s: float, stretches: list[tuple[float, float, float]]
+) -> dict[str, float]:
+    """Per minimum span length, the seconds the product's plan rules (guards, margins, the
+    model's shortest span) would save if verification found every shared stretch of at
+    least that length, exactly: what no verifier under that minimum can beat."""
+    out: dict[str, float] = {}
+    source = cast(Any, SimpleNamespace(key="oracle", audio_key="oracle"))
+    for minimum in CEILING_MIN_SPANS_S:
+        spans = tuple(
+            SharedSpan(a, b, off, 0.0, 0.0) for a, b, off in stretches if b - a >= minimum
+        )
+        plan = plan_spans(duration_s, [Found(source, spans)], minimum) if spans else None
+        out[f"{minimum:g}"] = round(duration_s - plan.generated_s, 3) if plan else 0.0
+    return out
+
+
+def shared_stretches(
+    variant: Variant, seen: list[tuple[Path, float, float]]
+) -> list[tuple[float, float, float]]:
+    """(start_s, end_s, offset_s) in ``variant`` of every contiguous stretch whose frames
+    were in an earlier request (offset: clip time - variant time)."""
+    out: list[tuple[float, float, float]] = []
     for start, end, clip, offset in variant.truth():
         covered: list[tuple[float, float]] = []
         for c, a, b in seen:
@@ -229,10 +264,8 @@ def shared_with_past(
                 merged[-1][1] = max(merged[-1][1], hi)
             else:
                 merged.append([lo, hi])
-        for lo, hi in merged:
-            total += hi - lo
-            long += hi - lo if hi - lo >= MIN_SPAN_S else 0.0
-    return total, long
+        out.extend((lo - offset, hi - offset, offset) for lo, hi in merged)
+    return out
 
 
 def wrong_blocks(served: np.ndarray, expected: np.ndarray) -> list[float]:
@@ -342,6 +375,7 @@ def replay_one(
     job_id = submit(stack, services, variant.path, key, prompt)
     seen = SEEN.setdefault(prompt, [])
     oracle_s, reusable_s = shared_with_past(variant, seen)
+    stretches = shared_stretches(variant, seen)
     before = model.generated_s
     t0 = time.perf_counter()
     state = run_pipeline(
@@ -375,6 +409,7 @@ def replay_one(
         "duration_s": round(duration, 3),
         "oracle_shared_s": round(oracle_s, 3),
         "oracle_shared_3s_s": round(reusable_s, 3),
+        "ceiling_saved_s": ceiling_saved_s(duration, stretches),
         "generated_s": round(generated, 3),
         "saved_s": round(max(0.0, duration - generated), 3)
         if state.cache != "exact"
@@ -425,6 +460,14 @@ def summarise(
         "saved_vs_oracle": round(saved / oracle, 4) if oracle else None,
         "oracle_shared_in_3s_stretches_s": round(oracle_long, 2),
         "saved_vs_oracle_3s_stretches": round(saved / oracle_long, 4) if oracle_long else None,
+        # What the plan rules would save with a perfect verifier, per minimum span (s):
+        # where the target sits against the minimum the negatives allow (0003).
+        "ceiling_saved_vs_oracle_by_min_span_s": {
+            k: round(sum(r["ceiling_saved_s"][k] for r in rows) / oracle, 4) if oracle else None
+            for k in rows[0]["ceiling_saved_s"]
+        }
+        if rows
+        else {},
         "wrong_reuse_s": round(sum(r["wrong_s"] for r in rows), 2),
         "wrong_reuse_requests": sum(r["wrong_s"] > 0 for r in rows),
         "outcomes": {

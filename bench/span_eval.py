@@ -5,20 +5,26 @@ segments swapped), each re-encoded as an editor exports it; for each, the second
 verified spans cover against the seconds truly shared, the offset error, and any second
 reused outside the truth (wrong reuse). Negatives: every clip's re-encoded copy against
 every other clip, and against itself at every *wrong* offset (other stretches of one
-shot, the static traffic camera included), proposals every 0.5 s: every verified span
-there is a wrong reuse. Also, at every 0.1 s wrong shift, the longest run that stricter
-per-sample limits would let through (``TIER_LIMITS``: what a shorter minimum span needs).
+shot, the static traffic camera included), and each clip's second half against its first
+(and the other way: the query's frames are not in the source at all), proposals every
+0.5 s: every verified span there is a wrong reuse. Also, at every 0.1 s wrong shift, the
+longest run that stricter per-sample limits would let through (``TIER_LIMITS``), and the
+short tier and its variants (``SHORT_TIER_RULES``) on 1.5-3 s pieces of every clip placed
+before, after and between other footage, and on every negative.
 
-    .venv/bin/python bench/span_eval.py   # -> bench/results/span_eval.json (about 10 min)
+    .venv/bin/python bench/span_eval.py   # -> bench/results/span_eval.json (about 3 min)
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +108,115 @@ def longest_negative_runs(
                     best[limit] = [(b - a) / SPAN_FPS, round(float(dm[a:b].mean()), 2), shift]
 
 
+#: Variants of the rules probed on short pieces and on every negative: module constants of
+#: ``span_match`` set for the probe. The third is the rule in force.
+SHORT_TIER_RULES: dict[str, dict[str, float]] = {
+    "long tier only (3 s, before the short tier)": {"SHORT_SPAN_S": 1e4},
+    "short tier without the uniqueness test": {"UNIQUE_MARGIN_H": -math.inf, "MIN_ALTERNATIVES": 0},
+    "in force": {},
+    "short tier from 1.0 s": {"SHORT_SPAN_S": 1.0},
+}
+SHORT_PIECES_S = (1.5, 2.0, 2.5, 3.0)
+
+
+@contextmanager
+def rule(**constants: float) -> Iterator[None]:
+    """Verify under other constants for a while (a probe, never the product's rule)."""
+    saved = {name: getattr(sm, name) for name in constants}
+    for name, value in constants.items():
+        setattr(sm, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(sm, name, value)
+
+
+def short_pieces(
+    clips: list[Path], durations: dict[Path, float], out: Path, seed: int
+) -> list[tuple[Path, Any, list[tuple[float, float, Path, float]]]]:
+    """1.5-3 s pieces of every clip before, after and between other footage (intros, end
+    cards, inserts): (clip, the variant's span codes, its truth)."""
+    rng = random.Random(seed)
+    made = []
+    for clip in clips:
+        others = [c for c in clips if c != clip]
+        for length in SHORT_PIECES_S:
+            if length > durations[clip] - 0.2:
+                continue
+            for where in ("before", "after", "between"):
+                piece = Piece(
+                    clip, round(rng.uniform(0.0, durations[clip] - length - 0.1), 2), length
+                )
+                o = rng.choice(others)
+                other = Piece(o, 0.1, min(3.0, durations[o] - 0.2))
+                pieces = {
+                    "before": [piece, other],
+                    "after": [other, piece],
+                    "between": [other, piece, Piece(rng.choice(others), 0.2, 2.0)],
+                }[where]
+                v = make_variant("short", pieces, out / f"{clip.stem}-{length:g}-{where}.mp4")
+                made.append((clip, fingerprint_video(v.path).span_codes, v.truth()))
+    return made
+
+
+Negative = tuple[str, Any, Any, bool]  # label, query codes, stored codes, same footage
+
+
+def probe_short_tier(
+    codes: dict[Path, Any],
+    negatives: list[Negative],
+    pieces: list[tuple[Path, Any, list[tuple[float, float, Path, float]]]],
+) -> list[dict[str, Any]]:
+    """Per rule: the share of the short pieces' seconds verified at the right offset, the
+    seconds verified at a wrong one (in the pieces and in every negative), and the longest
+    wrong span."""
+    out = []
+    for name, constants in SHORT_TIER_RULES.items():
+        with rule(**constants):
+            shared = covered = wrong = 0.0
+            longest: list[Any] = [0.0, None]
+            for clip, q, truth in pieces:
+                for a, b, c, off in truth:
+                    if c != clip:
+                        continue
+                    shared += b - a
+                    for span in sm.shared_spans(q, codes[c], round(off * SPAN_FPS)):
+                        inter = max(0.0, min(span.end_s, b) - max(span.start_s, a))
+                        right = inter if abs(span.offset_s - off) <= OFFSET_TOLERANCE_S else 0.0
+                        covered += right
+                        wrong += span.duration_s - right
+            for label, q, stored, same in negatives:
+                for span in wrong_spans(q, stored, same):
+                    wrong += span.duration_s
+                    if span.duration_s > longest[0]:
+                        longest = [round(span.duration_s, 2), [label, span.offset_s]]
+        out.append(
+            {
+                "rule": name,
+                "constants": constants,
+                "short_pieces_covered_share": round(covered / shared, 3) if shared else None,
+                "wrong_s": round(wrong, 2),
+                "longest_wrong_span": longest,
+            }
+        )
+        print("short tier", out[-1], flush=True)
+    return out
+
+
+def wrong_spans(q: Any, stored: Any, same: bool) -> list[sm.SharedSpan]:
+    """Spans verified with proposals every 0.5 s at every offset, but the true one of the
+    same footage (and the search around it)."""
+    found = []
+    for hint in range(-len(q), len(stored), 5):
+        if same and abs(hint) <= SPAN_FPS:
+            continue
+        for span in sm.shared_spans(q, stored, hint):
+            if not (same and abs(span.offset_s) <= OFFSET_TOLERANCE_S):
+                found.append(span)
+    return found
+
+
 def main() -> None:
     started = time.time()
     clips = sorted(p for p in CLIPS.iterdir() if p.suffix in {".mp4", ".mkv", ".mov"})
@@ -155,7 +270,10 @@ def main() -> None:
                     }
                 )
                 print(positives[-1], flush=True)
-        # Negatives: another upload of each clip (re-encoded) against the stored clips.
+        # Negatives: another upload of each clip (re-encoded) against every stored clip
+        # (itself at every wrong offset); and each clip's second half against its first,
+        # and the other way, where the query's frames are not in the source at all.
+        pairs: list[Negative] = []
         for clip in clips:
             copy = make_variant(
                 "copy",
@@ -164,23 +282,35 @@ def main() -> None:
             )
             copy_codes = fingerprint_video(copy.path).span_codes
             for other in clips:
-                stored = codes[other]
-                longest_negative_runs(copy_codes, stored, other == clip, tier_runs)
-                for hint in range(-len(copy_codes), len(stored), 5):
-                    if other == clip and abs(hint) <= 1 * SPAN_FPS:
-                        continue  # the true offset (0) and the search around it
-                    for span in sm.shared_spans(copy_codes, stored, hint):
-                        if other == clip and abs(span.offset_s) <= OFFSET_TOLERANCE_S:
-                            continue
-                        negatives.append(
-                            {
-                                "query": clip.name,
-                                "stored": other.name,
-                                "span": [span.start_s, span.end_s, span.offset_s, span.motion_h],
-                            }
-                        )
-                        print("WRONG", negatives[-1], flush=True)
-            print("negatives done for", clip.name, flush=True)
+                longest_negative_runs(copy_codes, codes[other], other == clip, tier_runs)
+                pairs.append(
+                    (f"{clip.name} -> {other.name}", copy_codes, codes[other], other == clip)
+                )
+            half = durations[clip] / 2
+            a_, b_ = (
+                fingerprint_video(
+                    make_variant(
+                        n, [Piece(clip, start, half - 0.05)], Path(tmp) / f"{clip.stem}-{n}.mp4"
+                    ).path
+                ).span_codes
+                for n, start in (("first", 0.0), ("second", half))
+            )
+            pairs += [
+                (f"{clip.name} 2nd half -> 1st", b_, a_, False),
+                (f"{clip.name} 1st half -> 2nd", a_, b_, False),
+            ]
+        for label, q, stored, same in pairs:
+            for span in wrong_spans(q, stored, same):
+                negatives.append(
+                    {
+                        "pair": label,
+                        "span": [span.start_s, span.end_s, span.offset_s, span.motion_h],
+                    }
+                )
+                print("WRONG", negatives[-1], flush=True)
+        short_tier = probe_short_tier(
+            codes, pairs, short_pieces(clips, durations, Path(tmp), seed=5)
+        )
     shared = sum(float(p["shared_s"]) for p in positives)
     result = {
         "constants": {
@@ -189,6 +319,10 @@ def main() -> None:
             "MAX_PICTURE_H": sm.MAX_PICTURE_H,
             "MAX_SPAN_MOTION_H": sm.MAX_SPAN_MOTION_H,
             "MIN_SPAN_S": sm.MIN_SPAN_S,
+            "SHORT_SPAN_S": sm.SHORT_SPAN_S,
+            "SHORT_MAX_MOTION_H": sm.SHORT_MAX_MOTION_H,
+            "SHORT_MAX_SPAN_MOTION_H": sm.SHORT_MAX_SPAN_MOTION_H,
+            "UNIQUE_MARGIN_H": sm.UNIQUE_MARGIN_H,
             "BRIDGE_S": sm.BRIDGE_S,
         },
         "positives": positives,
@@ -198,6 +332,8 @@ def main() -> None:
         "negatives_wrong_spans": negatives,
         # [seconds, mean motion distance over the run, shift in samples] per rolling limit
         "negatives_longest_run_by_rolling_limit": {str(k): v for k, v in tier_runs.items()},
+        # Would a shorter minimum be safe (0003)? Short pieces covered vs wrong seconds.
+        "short_tier_probe": short_tier,
         "wall_s": round(time.time() - started, 1),
     }
     out = REPO / "bench" / "results" / "span_eval.json"

@@ -12,14 +12,21 @@ import pytest
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
-from foleycache.cache.span_index import BLOCKS, MAX_QUERY_WINDOWS
+from foleycache.cache.span_index import BLOCKS, MAX_QUERY_WINDOWS, MAX_VERIFIED, ranked
 from foleycache.cache.span_plan import GUARD_S, MARGIN_S, MIN_GENERATE_S, SpanPlan, plan_spans
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
 from foleycache.core.ports import InferenceResult
 from foleycache.fingerprint import Fingerprint
-from foleycache.fingerprint.span_match import MIN_SPAN_S, shared_spans
+from foleycache.fingerprint.span_match import (
+    MIN_ALTERNATIVES,
+    MIN_SPAN_S,
+    SHORT_SPAN_S,
+    UNIQUE_MARGIN_H,
+    shared_spans,
+    uniqueness_margin,
+)
 from foleycache.fingerprint.spans import SPAN_FPS
 from foleycache.pipeline import resolve
 from foleycache.pipeline.compose import compose, read_pcm, write_pcm
@@ -176,7 +183,7 @@ def test_different_videos_and_other_stretches_of_one_video_lend_nothing() -> Non
 
 def test_spans_shorter_than_the_minimum_are_not_reused() -> None:
     source_codes = codes(200)
-    short = round((MIN_SPAN_S - 0.5) * SPAN_FPS)
+    short = round((SHORT_SPAN_S - 0.3) * SPAN_FPS)
     query = np.concatenate([codes(40), source_codes[100 : 100 + short], codes(40)])
     assert shared_spans(query, source_codes, 100 - 40) == []
     enough = round((MIN_SPAN_S + 1) * SPAN_FPS)
@@ -184,6 +191,46 @@ def test_spans_shorter_than_the_minimum_are_not_reused() -> None:
     (span,) = shared_spans(query, source_codes, 100 - 40)
     assert span.offset_s == pytest.approx(6.0, abs=0.011)
     assert 4.0 <= span.start_s <= 4.2 and 4.0 + MIN_SPAN_S + 0.8 <= span.end_s <= 8.0
+
+
+def test_the_source_of_an_intro_is_verified_beside_the_main_clip_and_its_copies() -> None:
+    from collections import Counter
+
+    main = {f"main{i}": Counter({-20: 30 - i}) for i in range(MAX_VERIFIED)}
+    windows = {fp: set(range(20, 80, 5)) for fp in main}
+    votes = {**main, "intro": Counter({5: 2})}
+    windows["intro"] = {0, 5}
+    picked = ranked(votes, windows)
+    assert len(picked) == MAX_VERIFIED
+    assert picked[:2] == ["main0", "intro"]  # then the best-voted of the rest
+    assert picked[2] == "main1"
+    # Without windows of its own, a candidate is ranked by its votes alone.
+    windows["intro"] = {20, 25}
+    assert ranked(votes, windows) == [f"main{i}" for i in range(MAX_VERIFIED)]
+
+
+def test_a_short_span_is_reused_only_where_it_aligns_uniquely_in_the_source() -> None:
+    n = round((SHORT_SPAN_S + 0.7) * SPAN_FPS)  # 2.2 s: short tier
+    assert SHORT_SPAN_S * SPAN_FPS <= n < MIN_SPAN_S * SPAN_FPS
+    source_codes = codes(200)
+    query = np.concatenate([codes(40), source_codes[100 : 100 + n], codes(40)])
+    (span,) = shared_spans(query, source_codes, 100 - 40)
+    assert span.offset_s == pytest.approx(6.0, abs=0.011)
+    assert 4.0 <= span.start_s <= 4.2 and 4.0 + n / SPAN_FPS - 0.2 <= span.end_s <= 6.4
+    margin, alternatives = uniqueness_margin(query[40 : 40 + n], source_codes, 100)
+    assert margin >= UNIQUE_MARGIN_H and alternatives >= MIN_ALTERNATIVES
+    # The same moments twice in the source (a loop, a pour that repeats): the piece aligns
+    # as well 5 s later, so neither offset is proof and nothing is reused.
+    looped = source_codes.copy()
+    looped[150 : 150 + n] = source_codes[100 : 100 + n]
+    assert shared_spans(query, looped, 100 - 40) == []
+    assert shared_spans(query, looped, 150 - 40) == []
+    assert uniqueness_margin(query[40 : 40 + n], looped, 100)[0] < UNIQUE_MARGIN_H
+    # A long span needs no such proof: its evidence alone outlasts every measured stranger.
+    long = round((MIN_SPAN_S + 0.5) * SPAN_FPS)
+    looped[150 : 150 + long] = source_codes[100 : 100 + long]
+    query = np.concatenate([codes(40), source_codes[100 : 100 + long], codes(40)])
+    assert [round(s.offset_s) for s in shared_spans(query, looped, 100 - 40)] == [6]
 
 
 def test_a_speed_change_is_not_one_constant_offset() -> None:

@@ -18,7 +18,8 @@ Lookup: the new video's windows every ``QUERY_HOP_S`` (at most ``MAX_QUERY_WINDO
 spread evenly), each probed in its ``BLOCKS`` buckets: at most 4 x 48 = 192 bucket reads
 in one round trip per store, however many videos are stored. A posting whose window
 code lies within ``FIND_RADIUS`` bits of the query window's votes for (stored video,
-offset); the ``MAX_VERIFIED`` best-voted videos are verified on their stored span codes.
+offset); ``MAX_VERIFIED`` videos are verified on their stored span codes, chosen to
+explain the most query windows (``ranked``: an intro's source beside the main clip's).
 """
 
 from __future__ import annotations
@@ -129,18 +130,22 @@ class SpanIndex(IndexedLookup):
             members = store.members(names.index_scope(key), probes)
             # Our own code may be stored: lookup only gets here when the entry under it is
             # another video (a verified key collision), whose shared spans count too.
-            found = self._verify(key, fingerprint, _votes(queries, members))
+            found = self._verify(key, fingerprint, *_votes(queries, members))
             if found:
                 return found
         return []
 
     def _verify(
-        self, key: CacheKey, fingerprint: Fingerprint, votes: dict[str, Counter[int]]
+        self,
+        key: CacheKey,
+        fingerprint: Fingerprint,
+        votes: dict[str, Counter[int]],
+        windows: dict[str, set[int]],
     ) -> list[Found]:
-        ranked = sorted(votes.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
-        self.metrics.emit(M.SPAN_CANDIDATES, len(ranked))
+        self.metrics.emit(M.SPAN_CANDIDATES, len(votes))
         out: list[Found] = []
-        for other, offsets in ranked[:MAX_VERIFIED]:
+        for other in ranked(votes, windows):
+            offsets = votes[other]
             other_key = CacheKey(other, key.prompt_md5, key.model_version, key.fingerprint_version)
             known, entry = self._known(other_key)
             if known is None:
@@ -176,8 +181,30 @@ class SpanIndex(IndexedLookup):
         return dict(entry.fingerprint_data), entry
 
 
-def _votes(queries: list[tuple[int, int]], members: set[str]) -> dict[str, Counter[int]]:
-    """Stored video -> Counter of shifts (stored sample - query sample) voted for."""
+def ranked(votes: dict[str, Counter[int]], windows: dict[str, set[int]]) -> list[str]:
+    """The ``MAX_VERIFIED`` stored videos to verify: first, greedily, the one whose votes
+    come from the most query windows no pick so far explains (an intro's source with two
+    votes is verified beside the main clip's source with thirty and its trimmed copies
+    with twenty-eight), then the best-voted of the rest."""
+    total = {fp: sum(c.values()) for fp, c in votes.items()}
+    picked: list[str] = []
+    explained: set[int] = set()
+    while len(picked) < MAX_VERIFIED:
+        rest = [fp for fp in votes if fp not in picked and windows[fp] - explained]
+        if not rest:
+            break
+        best = min(rest, key=lambda fp: (-len(windows[fp] - explained), -total[fp], fp))
+        picked.append(best)
+        explained |= windows[best]
+    rest = sorted((fp for fp in votes if fp not in picked), key=lambda fp: (-total[fp], fp))
+    return picked + rest[: MAX_VERIFIED - len(picked)]
+
+
+def _votes(
+    queries: list[tuple[int, int]], members: set[str]
+) -> tuple[dict[str, Counter[int]], dict[str, set[int]]]:
+    """Stored video -> Counter of shifts (stored sample - query sample) voted for, and
+    stored video -> the query windows (their first samples) that voted for it."""
     by_block: dict[str, list[tuple[str, int, int]]] = {}
     for m in members:
         try:
@@ -187,6 +214,7 @@ def _votes(queries: list[tuple[int, int]], members: set[str]) -> dict[str, Count
         for bucket in buckets(code):
             by_block.setdefault(bucket, []).append((fp, sample, code))
     votes: dict[str, Counter[int]] = {}
+    windows: dict[str, set[int]] = {}
     for start, code in queries:
         seen: set[tuple[str, int]] = set()
         for bucket in buckets(code):
@@ -195,7 +223,8 @@ def _votes(queries: list[tuple[int, int]], members: set[str]) -> dict[str, Count
                     continue
                 seen.add((fp, sample))
                 votes.setdefault(fp, Counter())[sample - start] += 1
-    return votes
+                windows.setdefault(fp, set()).add(start)
+    return votes, windows
 
 
 def _clusters(offsets: Counter[int]) -> list[int]:

@@ -1,10 +1,11 @@
 """Which seconds of a new video reuse stored sound, and which the GPU must generate.
 
 From the verified spans (``span_index``) to a plan: the longest spans first, each trimmed
-to what no longer span covers, kept if it still lasts ``MIN_SPAN_S``. Every uncovered gap
-is generated with ``MARGIN_S`` of context on both sides (into the reused spans, clipped to
-the video); the margin is also where the generated and the reused sound crossfade, so a
-reused span is copied sample for sample everywhere but in its margins.
+to what no longer span covers, kept if it still lasts ``SHORT_SPAN_S`` (the shortest span
+verification accepts). Every uncovered gap is generated with ``MARGIN_S`` of context on
+both sides (into the reused spans, clipped to the video); the margin is also where the
+generated and the reused sound crossfade, so a reused span is copied sample for sample
+everywhere but in its margins.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from foleycache.cache.span_index import Found
-from foleycache.fingerprint.span_match import MIN_SPAN_S
+from foleycache.fingerprint.span_match import SHORT_SPAN_S
 
 #: Context generated on each side of an uncovered gap; the crossfade lies inside it.
 MARGIN_S = 0.25
@@ -77,8 +78,12 @@ class SpanPlan:
         )
 
 
-def plan_spans(duration_s: float, found: list[Found]) -> SpanPlan | None:
-    """The plan, or None when nothing worth reusing was verified."""
+def plan_spans(
+    duration_s: float, found: list[Found], min_span_s: float = SHORT_SPAN_S
+) -> SpanPlan | None:
+    """The plan, or None when nothing worth reusing was verified. (``min_span_s`` is for
+    the replay's ceiling: what these rules save if every shared stretch of that length
+    were verified.)"""
     candidates = sorted(
         ((span, item.entry) for item in found for span in item.spans),
         key=lambda pair: -pair[0].duration_s,
@@ -93,7 +98,7 @@ def plan_spans(duration_s: float, found: list[Found]) -> SpanPlan | None:
                 start = other.end_s
             if other.start_s < end <= other.end_s:
                 end = other.start_s
-        if end - start < MIN_SPAN_S or any(o.start_s < end and start < o.end_s for o in chosen):
+        if end - start < min_span_s or any(o.start_s < end and start < o.end_s for o in chosen):
             continue
         chosen.append(ReusedSpan(start, end, str(entry.key), entry.audio_key, span.offset_s))
     if not chosen:

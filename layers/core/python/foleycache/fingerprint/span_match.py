@@ -12,7 +12,12 @@ the new video are the stored video's frames at one constant offset:
   either way) is carried only inside a span, for at most ``BRIDGE_S``, with agreeing
   pictures;
 - a span holds at least ``MIN_SPAN_S`` of evidence (moving samples that pass), and their
-  mean motion distance is at most ``MAX_SPAN_MOTION_H``;
+  mean motion distance is at most ``MAX_SPAN_MOTION_H``; or, a *short* span, at least
+  ``SHORT_SPAN_S`` under stricter limits (``SHORT_MAX_MOTION_H``,
+  ``SHORT_MAX_SPAN_MOTION_H``) that also aligns *uniquely*: at its offset better by
+  ``UNIQUE_MARGIN_H`` than at any other offset in the whole source (a coffee pour repeats
+  every 2.5 s: one shot's other moments pass the limits for up to 2 s, but the true moment,
+  when it is there, aligns far better, and when it is not, nothing else stands out);
 - one constant offset: the first and the last third of the span, aligned on their own,
   pick the same offset (a speed change, a frame-rate trick or a different stretch drifts);
 - the offset is refined below the 0.1 s grid by a parabola through the mean distances at
@@ -36,6 +41,20 @@ MAX_MOTION_H = 9.0
 MAX_PICTURE_H = 6.0
 MAX_SPAN_MOTION_H = 7.0
 MIN_SPAN_S = 3.0
+#: The short tier (intros, end cards, short clips): less evidence, stricter limits, and a
+#: unique alignment in the whole source. Measured in bench/results/span_eval.json
+#: (``short_tier_probe``) and docs/decisions/0003-span-reuse.md.
+SHORT_SPAN_S = 1.5
+SHORT_MAX_MOTION_H = 6.0
+SHORT_MAX_SPAN_MOTION_H = 5.0
+#: How much better (mean motion bits) a short span aligns at its offset than at the best
+#: other offset at least ``UNIQUE_EXCLUDE`` samples away (true short pieces: 7.8 bits at
+#: the 5th percentile; the coffee pour's wrong moments: -5.4, their true one is better).
+UNIQUE_MARGIN_H = 4.0
+UNIQUE_EXCLUDE = 2
+#: Other offsets a short span must be compared with (fewer cannot show that it aligns
+#: uniquely).
+MIN_ALTERNATIVES = 5
 #: How far from the index's proposal the offset is searched.
 SEARCH_S = 1.0
 #: A verified span that stops this close to the new video's own first or last sample is
@@ -133,8 +152,7 @@ def shared_spans(query: np.ndarray, source: np.ndarray, shift_hint: int) -> list
     search = round(SEARCH_S * SPAN_FPS)
     shift, _ = _best_shift(query, source, range(shift_hint - search, shift_hint + search + 1))
     dm, dp, first = _distances(query, source, shift)
-    min_len = round(MIN_SPAN_S * SPAN_FPS)
-    if len(dm) < min_len:
+    if len(dm) < min(tier.min_evidence for tier in _tiers()):
         return []
     a_, b_ = query[first : first + len(dm)], source[first + shift : first + shift + len(dm)]
     still_q, still_s = motion_half(a_) == STILL, motion_half(b_) == STILL
@@ -145,47 +163,120 @@ def shared_spans(query: np.ndarray, source: np.ndarray, shift_hint: int) -> list
     # except at the new video's own edges.
     neutral = still_q | still_s
     picture_ok = _rolling_mean(dp, ROLL) <= MAX_PICTURE_H
-    good = evidence & (_rolling_evidence_mean(dm, evidence, ROLL) <= MAX_MOTION_H) & picture_ok
-    ok = good | (neutral & picture_ok & ~_still_runs_longer_than(neutral, BRIDGE))
+    bridgeable = neutral & picture_ok & ~_still_runs_longer_than(neutral, BRIDGE)
+    rolling = _rolling_evidence_mean(dm, evidence, ROLL)
     out: list[SharedSpan] = []
-    edge = round(EDGE_S * SPAN_FPS)
-    for a, b in runs(ok):
-        # A span starts and ends on a sample that passes on its own (the rolling mean
-        # lets up to half a window of strangers in at each end), or on the video's edge.
-        edge_ok = good & (dm <= MAX_MOTION_H) & (dp <= MAX_PICTURE_H)
-        while a < b and not edge_ok[a] and first + a > 0:
-            a += 1
-        while b > a and not edge_ok[b - 1] and first + b < len(query):
-            b -= 1
-        ev = good[a:b]
-        if int(ev.sum()) < min_len or float(dm[a:b][ev].mean()) > MAX_SPAN_MOTION_H:
-            continue
-        qa, qb = first + a, first + b
-        # One constant offset, judged on the evidence (still samples align anywhere).
-        moving = np.flatnonzero(ev)
-        ea, eb = qa + int(moving[0]), qa + int(moving[-1]) + 1
-        third = max(ROLL, (eb - ea) // 3)
-        near = range(shift - 2, shift + 3)
-        if (
-            _best_shift(query[ea : ea + third], source, _window(near, ea))[0] - ea != shift
-            or _best_shift(query[eb - third : eb], source, _window(near, eb - third))[0]
-            - (eb - third)
-            != shift
-        ):
-            continue
-        qa, qb = _extend_to_edges(query, source, shift, qa, qb, edge)
-        offset = _refine(query[qa:qb], source, shift + qa) - qa
-        out.append(
-            SharedSpan(
-                start_s=qa / SPAN_FPS,
-                end_s=qb / SPAN_FPS,
-                # 10 ms steps: finer than any frame, and the parabola is no more precise.
-                offset_s=round(float(offset / SPAN_FPS), 2),
-                motion_h=float(dm[a:b][ev].mean()),
-                picture_h=float(dp[a:b].mean()),
-            )
-        )
-    return out
+    for tier in _tiers():
+        good = evidence & (rolling <= tier.max_motion_h) & picture_ok
+        for a, b in runs(good | bridgeable):
+            span = _verified(query, source, shift, first, dm, dp, good, a, b, tier)
+            if span is not None and not any(
+                span.start_s < o.end_s and o.start_s < span.end_s for o in out
+            ):
+                out.append(span)
+    return sorted(out, key=lambda x: x.start_s)
+
+
+@dataclass(frozen=True)
+class _Tier:
+    min_evidence: int  # samples
+    max_motion_h: float  # every evidence sample's best 1 s rolling mean
+    max_span_motion_h: float  # the span's evidence mean
+    unique: bool
+
+
+def _tiers() -> tuple[_Tier, ...]:
+    """The long tier, then the short one (read at call time: span_eval probes variants)."""
+    return (
+        _Tier(round(MIN_SPAN_S * SPAN_FPS), MAX_MOTION_H, MAX_SPAN_MOTION_H, False),
+        _Tier(round(SHORT_SPAN_S * SPAN_FPS), SHORT_MAX_MOTION_H, SHORT_MAX_SPAN_MOTION_H, True),
+    )
+
+
+def _verified(
+    query: np.ndarray,
+    source: np.ndarray,
+    shift: int,
+    first: int,
+    dm: np.ndarray,
+    dp: np.ndarray,
+    good: np.ndarray,
+    a: int,
+    b: int,
+    tier: _Tier,
+) -> SharedSpan | None:
+    """The run ``[a, b)`` (indices into the aligned arrays) as a verified span, or None."""
+    # A span starts and ends on a sample that passes on its own (the rolling mean lets up
+    # to half a window of strangers in at each end), or on the video's edge.
+    edge_ok = good & (dm <= MAX_MOTION_H) & (dp <= MAX_PICTURE_H)
+    while a < b and not edge_ok[a] and first + a > 0:
+        a += 1
+    while b > a and not edge_ok[b - 1] and first + b < len(query):
+        b -= 1
+    ev = good[a:b]
+    if int(ev.sum()) < tier.min_evidence or float(dm[a:b][ev].mean()) > tier.max_span_motion_h:
+        return None
+    qa, qb = first + a, first + b
+    # One constant offset, judged on the evidence (still samples align anywhere).
+    moving = np.flatnonzero(ev)
+    ea, eb = qa + int(moving[0]), qa + int(moving[-1]) + 1
+    third = max(ROLL, (eb - ea) // 3)
+    near = range(shift - 2, shift + 3)
+    if (
+        _best_shift(query[ea : ea + third], source, _window(near, ea))[0] - ea != shift
+        or _best_shift(query[eb - third : eb], source, _window(near, eb - third))[0] - (eb - third)
+        != shift
+    ):
+        return None
+    if tier.unique and not _aligns_uniquely(query[qa:qb], source, shift + qa):
+        return None
+    qa, qb = _extend_to_edges(query, source, shift, qa, qb, round(EDGE_S * SPAN_FPS))
+    offset = _refine(query[qa:qb], source, shift + qa) - qa
+    return SharedSpan(
+        start_s=qa / SPAN_FPS,
+        end_s=qb / SPAN_FPS,
+        # 10 ms steps: finer than any frame, and the parabola is no more precise.
+        offset_s=round(float(offset / SPAN_FPS), 2),
+        motion_h=float(dm[a:b][ev].mean()),
+        picture_h=float(dp[a:b].mean()),
+    )
+
+
+def uniqueness_margin(piece: np.ndarray, source: np.ndarray, at: int) -> tuple[float, int]:
+    """How much worse (mean motion bits over ``piece``'s moving samples) the best other
+    offset of ``piece`` in ``source`` aligns than ``source[at:]`` does, and how many other
+    offsets there were: those at least ``UNIQUE_EXCLUDE`` samples from ``at`` where at
+    least half of the piece's moving samples fall inside the source (so a whole short clip
+    is compared with its own shifted halves: a loop or a repeated gesture shows there)."""
+    moving = motion_half(piece) != STILL
+    if not moving.any() or len(source) == 0:
+        return -np.inf, 0
+    m_source = motion_half(source)
+    starts = np.arange(-len(piece) + 1, len(source))  # source index of piece[0]
+    total = np.zeros(len(starts))
+    count = np.zeros(len(starts))
+    for row, code in zip(np.flatnonzero(moving), motion_half(piece)[moving], strict=True):
+        j = starts + row
+        inside = (j >= 0) & (j < len(source))
+        column = m_source[j[inside]]
+        d = hamming_many(np.full(len(column), code, dtype=np.uint64), column).astype(np.float64)
+        d[column == STILL] = 32.0
+        total[inside] += d
+        count[inside] += 1
+    here = at - int(starts[0])
+    enough = count * 2 >= int(moving.sum())
+    if not 0 <= here < len(starts) or not enough[here]:
+        return -np.inf, 0
+    means = total / np.maximum(count, 1)
+    others = enough & (np.abs(starts - at) > UNIQUE_EXCLUDE)
+    if not others.any():
+        return -np.inf, 0
+    return float(means[others].min() - means[here]), int(others.sum())
+
+
+def _aligns_uniquely(piece: np.ndarray, source: np.ndarray, at: int) -> bool:
+    margin, alternatives = uniqueness_margin(piece, source, at)
+    return alternatives >= MIN_ALTERNATIVES and margin >= UNIQUE_MARGIN_H
 
 
 def _rolling_evidence_mean(x: np.ndarray, evidence: np.ndarray, n: int) -> np.ndarray:
