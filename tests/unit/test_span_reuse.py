@@ -303,6 +303,33 @@ def test_a_gap_shorter_than_the_model_generates_is_widened_into_the_reused_sound
     assert all(b0 < a1 for (_, b0), (a1, _) in itertools.pairwise(plan.generate))
 
 
+def test_a_span_holding_the_last_sample_runs_to_the_videos_end_as_far_as_the_source_lasts() -> None:
+    from foleycache.cache.span_index import Found
+    from foleycache.fingerprint.span_match import SharedSpan
+
+    def entry(duration_s: float) -> CacheEntry:
+        key = CacheKey.for_request("00" * 8, PROMPT, MODEL, 3)
+        return CacheEntry(key, "a.wav", duration_s, RATE, {}, 0)
+
+    # 12.5 fps: the last frame (22.56 s) is after the last sample (22.5 s), shown to 22.64 s.
+    span = SharedSpan(0.0, 22.6, 6.0, 1.0, 0.0)
+    plan = plan_spans(22.64, [Found(entry(30.16), (span,))], samples=226)
+    assert plan is not None and plan.generate == () and plan.reused[0].end_s == 22.64
+    # Without the sample count the uncovered 0.04 s is generated (the model's shortest).
+    plan = plan_spans(22.64, [Found(entry(30.16), (span,))])
+    assert plan is not None and [x for g in plan.generate for x in g] == pytest.approx(
+        [22.64 - MIN_GENERATE_S, 22.64]
+    )
+    # The source's sound ends at 28.62 s: 22.62 s of the new video, no further.
+    plan = plan_spans(22.64, [Found(entry(28.62), (span,))], samples=226)
+    assert plan is not None and plan.generate
+    assert plan.reused[0].end_s == pytest.approx(22.62 - GUARD_S)
+    # A span that stops before the last sample keeps its end.
+    short = SharedSpan(0.0, 22.4, 6.0, 1.0, 0.0)
+    plan = plan_spans(22.64, [Found(entry(30.16), (short,))], samples=226)
+    assert plan is not None and plan.reused[0].end_s == pytest.approx(22.4 - GUARD_S)
+
+
 class SpanEndpoint:
     """Writes a WAV of the clip's length with 1000 inside the asked spans, 0 elsewhere."""
 

@@ -14,12 +14,13 @@ fingerprint library's scope, shared by every model version. A candidate is verif
 the library's fingerprint of it; its sound is the entry under the lookup's model version,
 and a video with none under that version lends nothing.
 
-Lookup: the new video's windows every ``QUERY_HOP_S`` (at most ``MAX_QUERY_WINDOWS``,
-spread evenly), each probed in its ``BLOCKS`` buckets: at most 4 x 48 = 192 bucket reads
-in one round trip per store, however many videos are stored. A posting whose window
-code lies within ``FIND_RADIUS`` bits of the query window's votes for (stored video,
-offset); ``MAX_VERIFIED`` videos are verified on their stored span codes, chosen to
-explain the most query windows (``ranked``: an intro's source beside the main clip's).
+Lookup: the new video's windows every ``QUERY_HOP_S`` where at least half the samples
+move (at most ``MAX_QUERY_WINDOWS``, spread evenly), each probed in its ``BLOCKS``
+buckets: at most 4 x 48 = 192 bucket reads in one round trip per store, however many
+videos are stored. A posting whose window code lies within ``FIND_RADIUS`` bits of the
+query window's votes for (stored video, offset); ``MAX_VERIFIED`` videos are verified on
+their stored span codes, chosen to explain the most query windows (``ranked``: an
+intro's source beside the main clip's).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from foleycache.core import metrics as M
 from foleycache.core.keys import CacheKey
 from foleycache.fingerprint import Fingerprint
 from foleycache.fingerprint.span_match import SharedSpan, shared_spans
-from foleycache.fingerprint.spans import SPAN_FPS
+from foleycache.fingerprint.spans import SPAN_FPS, STILL, motion_half
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,19 @@ def window_code(codes: np.ndarray) -> int:
     return int.from_bytes(np.packbits(majority).tobytes(), "big")
 
 
-def window_starts(n: int, hop: int, limit: int | None = None) -> list[int]:
+def window_starts(
+    n: int, hop: int, limit: int | None = None, moving: np.ndarray | None = None
+) -> list[int]:
     """Window starts every ``hop`` samples (the last window ends at the last sample);
-    at most ``limit`` of them, spread evenly."""
+    with ``moving`` (per sample), only windows where at least half the samples move; at
+    most ``limit`` of them, spread evenly."""
     if n < _WINDOW:
         return []
     starts = list(range(0, n - _WINDOW + 1, hop))
     if starts[-1] != n - _WINDOW:
         starts.append(n - _WINDOW)
+    if moving is not None:
+        starts = [s for s in starts if 2 * int(moving[s : s + _WINDOW].sum()) >= _WINDOW]
     if limit is not None and len(starts) > limit:
         picks = np.linspace(0, len(starts) - 1, limit).round().astype(int)
         starts = [starts[i] for i in sorted(set(picks.tolist()))]
@@ -121,7 +127,12 @@ class SpanIndex(IndexedLookup):
         """Stored entries sharing verified spans with ``fingerprint``: hot store first, the
         durable one only when the hot one verified nothing."""
         codes = fingerprint.span_codes
-        starts = window_starts(len(codes), _QUERY_HOP, MAX_QUERY_WINDOWS)
+        # A window of mostly still samples (an empty road) looks like every other still
+        # stretch of its camera: its votes land on every offset and crowd the true ones
+        # out of the verified clusters (the traffic camera's swap: 48 -> 26 windows, and
+        # both segments' true offsets come first). It asks nothing.
+        moving = motion_half(codes) != STILL
+        starts = window_starts(len(codes), _QUERY_HOP, MAX_QUERY_WINDOWS, moving)
         if not starts:
             return []
         queries = [(s, window_code(codes[s : s + _WINDOW])) for s in starts]

@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_index import Found
-from foleycache.fingerprint.span_match import SHORT_SPAN_S
+from foleycache.fingerprint.span_match import SHORT_SPAN_S, SharedSpan
+from foleycache.fingerprint.spans import SPAN_FPS
 
 #: Context generated on each side of an uncovered gap; the crossfade lies inside it.
 MARGIN_S = 0.25
@@ -79,7 +81,7 @@ class SpanPlan:
 
 
 def plan_spans(
-    duration_s: float, found: list[Found], min_span_s: float = SHORT_SPAN_S
+    duration_s: float, found: list[Found], min_span_s: float = SHORT_SPAN_S, samples: int = 0
 ) -> SpanPlan | None:
     """The plan, or None when nothing worth reusing was verified. (``min_span_s`` is for
     the replay's ceiling: what these rules save if every shared stretch of that length
@@ -91,7 +93,7 @@ def plan_spans(
     chosen: list[ReusedSpan] = []
     for span, entry in candidates:
         start = span.start_s + (GUARD_S if span.start_s > 0 else 0.0)
-        end = min(span.end_s, duration_s)
+        end = min(_to_the_end(span, entry, duration_s, samples), duration_s)
         end -= GUARD_S if end < duration_s else 0.0
         for other in chosen:  # trim to what the longer spans left uncovered
             if other.start_s <= start < other.end_s:
@@ -124,6 +126,16 @@ def plan_spans(
             generate.append((lo, hi))
     plan = SpanPlan(duration_s, tuple(chosen), _widened(generate, duration_s))
     return plan if plan.generated_s < duration_s else None
+
+
+def _to_the_end(span: SharedSpan, entry: CacheEntry, duration_s: float, samples: int) -> float:
+    """A span that holds the video's last sample (of ``samples``) runs to its end: the
+    frames after that sample (under a sample period: 22.56-22.64 s of a 12.5 fps clip
+    sampled last at 22.5 s) have no sample of their own, and are the frames that follow
+    it in the source, as far as the source's sound lasts."""
+    if samples <= 0 or round(span.end_s * SPAN_FPS) < samples:
+        return span.end_s
+    return max(span.end_s, min(duration_s, entry.duration_s - span.offset_s))
 
 
 def _widened(
