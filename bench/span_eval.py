@@ -31,9 +31,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "core" / "python"))
 
+from foleycache.cache import span_index  # noqa: E402
 from foleycache.fingerprint import fingerprint_video  # noqa: E402
 from foleycache.fingerprint import span_match as sm  # noqa: E402
-from foleycache.fingerprint.spans import SPAN_FPS  # noqa: E402
+from foleycache.fingerprint.spans import SPAN_FPS, STILL, motion_half  # noqa: E402
 from foleycache.local.cut_variants import Piece, Variant, make_variant, probe  # noqa: E402
 
 CLIPS = REPO.parent / "shared" / "media" / "clips"
@@ -204,6 +205,40 @@ def probe_short_tier(
     return out
 
 
+def index_recall(
+    codes: dict[Path, Any],
+    pieces: list[tuple[Path, Any, list[tuple[float, float, Path, float]]]],
+    query_hop: int,
+) -> float:
+    """Share of the short pieces' seconds whose source the span index proposes near the
+    true offset (one posting sharing a bucket with a query window, within FIND_RADIUS),
+    with query windows every ``query_hop`` samples."""
+    shared = found = 0.0
+    for clip, q, truth in pieces:
+        source = codes[clip]
+        posts = [
+            (b, span_index.window_code(source[b : b + span_index._WINDOW]))
+            for b in span_index.window_starts(len(source), span_index._STORE_HOP)
+        ]
+        moving = motion_half(q) != STILL
+        starts = span_index.window_starts(len(q), query_hop, span_index.MAX_QUERY_WINDOWS, moving)
+        for a, b, c, off in truth:
+            if c != clip:
+                continue
+            shared += b - a
+            shift = round(off * SPAN_FPS)
+            if any(
+                abs(stored - start - shift) <= SPAN_FPS
+                and set(span_index.buckets(code)) & set(span_index.buckets(query))
+                and (code ^ query).bit_count() <= span_index.FIND_RADIUS
+                for start in starts
+                for query in [span_index.window_code(q[start : start + span_index._WINDOW])]
+                for stored, code in posts
+            ):
+                found += b - a
+    return round(found / shared, 3) if shared else 0.0
+
+
 def wrong_spans(q: Any, stored: Any, same: bool) -> list[sm.SharedSpan]:
     """Spans verified with proposals every 0.5 s at every offset, but the true one of the
     same footage (and the search around it)."""
@@ -308,9 +343,14 @@ def main() -> None:
                     }
                 )
                 print("WRONG", negatives[-1], flush=True)
-        short_tier = probe_short_tier(
-            codes, pairs, short_pieces(clips, durations, Path(tmp), seed=5)
-        )
+        pieces = short_pieces(clips, durations, Path(tmp), seed=5)
+        short_tier = probe_short_tier(codes, pairs, pieces)
+        # Does the index propose them at all? (verification above was given the offset)
+        recall = {
+            f"query hop {hop / SPAN_FPS:g} s": index_recall(codes, pieces, hop)
+            for hop in (span_index._QUERY_HOP, 2)  # in force, and a denser query grid
+        }
+        print("index recall of short pieces", recall, flush=True)
     shared = sum(float(p["shared_s"]) for p in positives)
     result = {
         "constants": {
@@ -334,6 +374,7 @@ def main() -> None:
         "negatives_longest_run_by_rolling_limit": {str(k): v for k, v in tier_runs.items()},
         # Would a shorter minimum be safe (0003)? Short pieces covered vs wrong seconds.
         "short_tier_probe": short_tier,
+        "index_recall_short_pieces": recall,
         "wall_s": round(time.time() - started, 1),
     }
     out = REPO / "bench" / "results" / "span_eval.json"
