@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from foleycache.cache import names
-from foleycache.core.keys import CacheKey, is_slot_of
+from foleycache.core.keys import CacheKey
 from foleycache.core.ports import BlobStore, HotCache
 
 
@@ -42,15 +42,14 @@ class FingerprintLibrary:
                 return None
             self._put_l1(key, raw)
         body = json.loads(raw)
-        # The record is addressed by its code (or a slot of it, after a verified collision);
-        # one that carries another is not this video's.
-        if not isinstance(body, dict) or not is_slot_of(key.fingerprint, str(body.get("code"))):
+        # The record is addressed by its code; one that carries another is not this video's.
+        if not isinstance(body, dict) or body.get("code") != key.fingerprint:
             return None
         return body
 
     def put(self, key: CacheKey, fingerprint_data: dict[str, Any]) -> None:
         """Record the fingerprint the key's code stands for: L2 first, then L1."""
-        if not is_slot_of(key.fingerprint, str(fingerprint_data.get("code"))):
+        if fingerprint_data.get("code") != key.fingerprint:
             raise ValueError(
                 f"fingerprint {fingerprint_data.get('code')!r} is not {key.fingerprint!r}"
             )

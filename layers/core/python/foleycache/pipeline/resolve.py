@@ -1,8 +1,7 @@
 """Pipeline steps 2-3: find the audio in the cache, or win the right to make it.
 
 ``lookup`` checks L1 then L2 under the exact key, verifying any hit against
-the stored fingerprint (equal 64-bit codes are a candidate, never proof: another
-video under the code moves this one to the next key slot),
+the stored fingerprint (equal 64-bit codes are a candidate, never proof),
 then the near-duplicate index of the fingerprint library, which every model
 version shares: a verified known video with no sound under this version
 sends the job to make it under that video's key. Only when both missed, the span
@@ -25,7 +24,7 @@ from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_plan import plan_spans
 from foleycache.core import metrics as M
 from foleycache.core.job import CacheOutcome
-from foleycache.core.keys import CacheKey, is_slot_of, slot_fingerprints
+from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
@@ -59,41 +58,23 @@ def _serve(
     )
 
 
-def _own_key(
+def _served(
     services: Services, state: PipelineState, fingerprint: Fingerprint | None
-) -> tuple[PipelineState, tuple[CacheOutcome, CacheEntry] | None]:
-    """This video's key, and its entry there if it has one, *verified*: equal codes are a
-    candidate, never proof. An entry under the code that is another video (a trim often
-    keeps its original's code) is left alone, and this video takes the next key slot
-    (``KEY_SLOTS``): its own entry there, or the first free slot, where its sound will be
-    made. Were every slot another video's, the code's own key is used (and overwritten)."""
-    if fingerprint is None:
-        return state, services.cache.lookup(state.entry_key())
-    code = state.fingerprint_data.get("code")
-    base = code if isinstance(code, str) and is_slot_of(state.fingerprint, code) else None
-    for slot in slot_fingerprints(base or state.fingerprint):
-        key = replace(state.entry_key(), fingerprint=slot)
-        hit = services.cache.lookup(key)
-        if hit is None:
-            return _at_key(services, state, key), None
-        entry = hit[1]
-        if entry.fingerprint_data:
-            decision = decide(Fingerprint.from_dict(entry.fingerprint_data), fingerprint)
-            if not decision.same:
-                services.metrics.emit(M.KEY_COLLISION_REJECTED)
-                log.warning("entry %s has this code but is another video: %s", key, decision.reason)
-                continue
-        return _at_key(services, state, key), hit
-    return _at_key(
-        services, state, replace(state.entry_key(), fingerprint=base or state.fingerprint)
-    ), None
-
-
-def _at_key(services: Services, state: PipelineState, key: CacheKey) -> PipelineState:
-    if key == state.entry_key():
-        return state
-    services.jobs.update(state.job_id, cache_key=str(key))
-    return state.model_copy(update={"fingerprint": key.fingerprint, "cache_key": str(key)})
+) -> PipelineState | None:
+    """An entry under this exact key, *verified*: equal codes are a candidate, never proof."""
+    hit = services.cache.lookup(state.entry_key())
+    if hit is None:
+        return None
+    outcome, entry = hit
+    if fingerprint is not None and entry.fingerprint_data:
+        decision = decide(Fingerprint.from_dict(entry.fingerprint_data), fingerprint)
+        if not decision.same:
+            services.metrics.emit(M.KEY_COLLISION_REJECTED)
+            log.warning(
+                "entry %s has this code but is another video: %s", entry.key, decision.reason
+            )
+            return None
+    return _serve(services, state, outcome, entry)
 
 
 def _near(
@@ -202,10 +183,7 @@ def lookup(services: Services, state: PipelineState) -> PipelineState:
     timer = QuietStage("lookup")
     state = _ended_lease_wait(services, state)
     fingerprint = _fingerprint(state)
-    state, hit = _own_key(services, state, fingerprint)
-    if hit is not None:
-        return timer.stamp(_serve(services, state, *hit))
-    served = _near(services, state, fingerprint)
+    served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
     return timer.stamp(served or _spans(services, state, fingerprint))
 
 
@@ -227,9 +205,9 @@ def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> 
     resumes it when its run ends. Nothing polls.
     """
     timer = QuietStage("lease")
-    state, hit = _own_key(services, state, _fingerprint(state))
-    if hit is not None:
-        services.workflow.resume(task_token, resumption(timer.stamp(_serve(services, state, *hit))))
+    served = _served(services, state, _fingerprint(state))
+    if served is not None:
+        services.workflow.resume(task_token, resumption(timer.stamp(served)))
         return
     lease = Lease(
         services.leases,
