@@ -234,7 +234,7 @@ def ceiling_saved_s(
     model's shortest span) would save if verification found every shared stretch of at
     least that length, exactly: what no verifier under that minimum can beat."""
     out: dict[str, float] = {}
-    source = cast(Any, SimpleNamespace(key="oracle", audio_key="oracle"))
+    source = cast(Any, SimpleNamespace(key="oracle", audio_key="oracle", duration_s=float("inf")))
     for minimum in CEILING_MIN_SPANS_S:
         spans = tuple(
             SharedSpan(a, b, off, 0.0, 0.0) for a, b, off in stretches if b - a >= minimum

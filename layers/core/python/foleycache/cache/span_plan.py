@@ -24,11 +24,13 @@ MARGIN_S = 0.25
 #: at a cut between two stretches of one scene, verification ran on for up to 0.08 s
 #: past the cut (bench/results/span_eval.json), and that sound must not be reused.
 GUARD_S = 0.1
-#: The shortest stretch the GPU model generates: HunyuanVideo-Foley conditions on 16
-#: frames at 25 fps (0.64 s; its server refuses less). A shorter gap, margins included
-#: (a trim that leaves 0.1 s uncovered at one end), is widened into the reused sound
-#: around it, which the generated sound then replaces there.
-MIN_GENERATE_S = 0.64
+#: The shortest stretch the GPU model is asked for: HunyuanVideo-Foley conditions on 16
+#: frames at 25 fps (0.64 s; its server refuses less), plus 0.06 s because the plan sees
+#: the duration rounded to the millisecond and the server cuts at its own frame-exact end
+#: (a 0.64 s span at the end of a 10.07673 s clip planned as 10.077 s arrived as 0.6397 s).
+#: A shorter gap, margins included (a trim that leaves 0.1 s uncovered at one end), is
+#: widened into the reused sound around it, which the generated sound then replaces there.
+MIN_GENERATE_S = 0.7
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,10 @@ def _to_the_end(span: SharedSpan, entry: CacheEntry, duration_s: float, samples:
     frames after that sample (under a sample period: 22.56-22.64 s of a 12.5 fps clip
     sampled last at 22.5 s) have no sample of their own, and are the frames that follow
     it in the source, as far as the source's sound lasts."""
+    source_end = entry.duration_s - span.offset_s  # where the source's sound ends, here
     if samples <= 0 or round(span.end_s * SPAN_FPS) < samples:
-        return span.end_s
-    return max(span.end_s, min(duration_s, entry.duration_s - span.offset_s))
+        return min(span.end_s, source_end)
+    return min(duration_s, source_end)
 
 
 def _widened(

@@ -48,7 +48,7 @@ SHORT_SPAN_S = 1.5
 SHORT_MAX_MOTION_H = 6.0
 SHORT_MAX_SPAN_MOTION_H = 5.0
 #: How much better (mean motion bits) a short span aligns at its offset than at the best
-#: other offset at least ``UNIQUE_EXCLUDE`` samples away (true short pieces: 7.8 bits at
+#: other offset more than ``UNIQUE_EXCLUDE`` samples (0.2 s) away (true short pieces: 7.8 bits at
 #: the 5th percentile; the coffee pour's wrong moments: -5.4, their true one is better).
 UNIQUE_MARGIN_H = 4.0
 UNIQUE_EXCLUDE = 2
@@ -245,7 +245,7 @@ def _verified(
 def uniqueness_margin(piece: np.ndarray, source: np.ndarray, at: int) -> tuple[float, int]:
     """How much worse (mean motion bits over ``piece``'s moving samples) the best other
     offset of ``piece`` in ``source`` aligns than ``source[at:]`` does, and how many other
-    offsets there were: those at least ``UNIQUE_EXCLUDE`` samples from ``at`` where at
+    offsets there were: those more than ``UNIQUE_EXCLUDE`` samples from ``at`` where at
     least half of the piece's moving samples fall inside the source (so a whole short clip
     is compared with its own shifted halves: a loop or a repeated gesture shows there)."""
     moving = motion_half(piece) != STILL
