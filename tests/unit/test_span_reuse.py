@@ -303,6 +303,19 @@ def test_a_gap_shorter_than_the_model_generates_is_widened_into_the_reused_sound
     assert all(b0 < a1 for (_, b0), (a1, _) in itertools.pairwise(plan.generate))
 
 
+def test_a_widened_end_span_still_satisfies_the_model_at_the_servers_exact_duration() -> None:
+    from foley_server.config import HUNYUAN_MIN_WINDOW_S
+    from foleycache.cache.span_index import Found
+    from foleycache.fingerprint.span_match import SharedSpan
+
+    entry = CacheEntry(CacheKey.for_request("00" * 8, PROMPT, MODEL, 3), "a.wav", 20, RATE, {}, 0)
+    # 302 frames at 29.97 fps last 10.07673 s; the pipeline's duration is 10.077 s.
+    plan = plan_spans(10.077, [Found(entry, (SharedSpan(0.0, 9.9, 1.0, 1.0, 0.0),))])
+    assert plan is not None
+    start, _ = plan.generate[-1]
+    assert 10.07673 - start >= HUNYUAN_MIN_WINDOW_S
+
+
 def test_a_span_holding_the_last_sample_runs_to_the_videos_end_as_far_as_the_source_lasts() -> None:
     from foleycache.cache.span_index import Found
     from foleycache.fingerprint.span_match import SharedSpan
