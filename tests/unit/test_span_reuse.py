@@ -181,6 +181,30 @@ def test_different_videos_and_other_stretches_of_one_video_lend_nothing() -> Non
     assert resolve.lookup(services, query_state(services, static, "job-00000002")).span_plan == {}
 
 
+def test_an_entry_that_is_another_video_than_its_library_record_is_never_lent() -> None:
+    # Video X's sound under the key; then video A, with the same 64-bit code, committed
+    # under another model version replaced the library's record (a key collision).
+    services = services_with_index()
+    x = fingerprint(codes(200), 1)
+    store(services, x, RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16))
+    a_codes = codes(200)
+    a = dataclasses.replace(fingerprint(a_codes, 2), code=x.code)
+    key = CacheKey.for_request(x.hex, PROMPT, MODEL, x.version)
+    assert services.library is not None
+    services.library.put(key, a.to_dict())
+    assert services.spans is not None
+    services.spans.add(key, a)  # A's windows, posted when A was committed
+    # A trimmed copy of A verifies spans against A's record, but the sound is X's.
+    trimmed = fingerprint(a_codes[50:150].copy(), 3)
+    out = resolve.lookup(services, query_state(services, trimmed))
+    assert out.span_plan == {} and out.cache is None
+    # A near copy of A (same pictures, one bit away) is not served X's sound either.
+    near = dataclasses.replace(a, code=a.code ^ 1)
+    out = resolve.lookup(services, query_state(services, near, "job-00000002"))
+    assert out.cache != "near" and out.audio_key == ""
+    assert services.metrics.counts.get("KeyCollisionRejected", 0) >= 2  # type: ignore[attr-defined]
+
+
 def test_spans_shorter_than_the_minimum_are_not_reused() -> None:
     source_codes = codes(200)
     short = round((SHORT_SPAN_S - 0.3) * SPAN_FPS)

@@ -148,7 +148,9 @@ class NearMatcher(IndexedLookup):
             log.info("near candidate %s rejected: %s", other_key, decision.reason)
             return None
         # Only this model version's sound, read after the decision: never another version's.
-        return NearMatch(other_key, dict(known), decision, entry or self._entry(other_key))
+        return NearMatch(
+            other_key, dict(known), decision, entry or self._sound_of(other_key, known)
+        )
 
 
 def _owners(code: str, members: set[str]) -> dict[int, set[int]]:

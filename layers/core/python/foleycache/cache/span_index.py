@@ -172,7 +172,7 @@ class SpanIndex(IndexedLookup):
             if spans:
                 # Only this model version's sound lends itself, read after verification:
                 # a video known to the library without it is no span source.
-                entry = entry or self._entry(other_key)
+                entry = entry or self._sound_of(other_key, known)
                 if entry is None:
                     continue
                 out.append(Found(entry, tuple(sorted(spans, key=lambda s: s.start_s))))
