@@ -234,10 +234,10 @@ class Stub(str):
 
 
 def near_setup(monkeypatch: pytest.MonkeyPatch) -> tuple[Services, CacheKey, PipelineState]:
-    from foleycache.cache import near_match
+    from foleycache.cache import indexed_lookup, near_match
 
     same = lambda a, b: MatchDecision(2, 0.99, a[:4] == b[:4], "stub")  # noqa: E731
-    for module in (resolve, near_match):
+    for module in (resolve, near_match, indexed_lookup):
         monkeypatch.setattr(module, "Fingerprint", Stub)
         monkeypatch.setattr(module, "decide", same)
     monkeypatch.setattr(resolve, "alternate_code", lambda vector: 0)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from foleycache.cache import names, near_match
+from foleycache.cache import indexed_lookup, names, near_match
 from foleycache.cache.best_effort import (
     L1_UNAVAILABLE,
     NEAR_INDEX_UNAVAILABLE,
@@ -31,10 +31,17 @@ class FakeFingerprint:
         return str(body["id"])
 
 
+def fake_fingerprints(monkeypatch: pytest.MonkeyPatch, decide: Any) -> None:
+    """Verification on ids, where candidates are decided and where a lent entry is checked
+    against the record it was verified on (``IndexedLookup._sound_of``)."""
+    for module in (near_match, indexed_lookup):
+        monkeypatch.setattr(module, "Fingerprint", FakeFingerprint)
+        monkeypatch.setattr(module, "decide", decide)
+
+
 def matcher(same: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[NearMatcher, MemoryNearIndex]:
-    monkeypatch.setattr(near_match, "Fingerprint", FakeFingerprint)
-    monkeypatch.setattr(
-        near_match, "decide", lambda a, b: MatchDecision(3, 0.99 if same else 0.1, same, "test")
+    fake_fingerprints(
+        monkeypatch, lambda a, b: MatchDecision(3, 0.99 if same else 0.1, same, "test")
     )
     cache = TieredCache(MemoryHotCache(), MemoryBlobStore(), l1_ttl_s=60)
     cache.store(CacheEntry(STORED, names.l2_audio(STORED), 5.0, 48000, {"id": "stored"}, 0.0))
@@ -109,10 +116,7 @@ def test_hot_index_down_falls_back_to_the_durable_one(monkeypatch: pytest.Monkey
 
 
 def test_videos_sharing_an_alternate_code_are_each_tried(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(near_match, "Fingerprint", FakeFingerprint)
-    monkeypatch.setattr(
-        near_match, "decide", lambda a, b: MatchDecision(3, 0.99, a == "right", "test")
-    )
+    fake_fingerprints(monkeypatch, lambda a, b: MatchDecision(3, 0.99, a == "right", "test"))
     cache = TieredCache(MemoryHotCache(), MemoryBlobStore(), l1_ttl_s=60)
     m = NearMatcher(FIND_LAYOUTS, MemoryNearIndex(), MemoryNearIndex(), cache)
     alternate = 0x0F0F_0F0F_0F0F_0F0F
@@ -131,9 +135,8 @@ def test_videos_sharing_an_alternate_code_are_each_tried(monkeypatch: pytest.Mon
 def library_matcher(
     monkeypatch: pytest.MonkeyPatch, same: bool = True
 ) -> tuple[NearMatcher, TieredCache, FingerprintLibrary]:
-    monkeypatch.setattr(near_match, "Fingerprint", FakeFingerprint)
-    monkeypatch.setattr(
-        near_match, "decide", lambda a, b: MatchDecision(3, 0.99 if same else 0.1, same, "test")
+    fake_fingerprints(
+        monkeypatch, lambda a, b: MatchDecision(3, 0.99 if same else 0.1, same, "test")
     )
     hot, blobs = MemoryHotCache(), MemoryBlobStore()
     cache = TieredCache(hot, blobs, l1_ttl_s=60)
