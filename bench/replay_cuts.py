@@ -211,13 +211,10 @@ def workload(clips: list[Path], work: Path, seed: int) -> list[tuple[str, str, V
     return out
 
 
-def shared_with_past(
-    variant: Variant, seen: list[tuple[Path, float, float]]
-) -> tuple[float, float]:
-    """Seconds of ``variant`` whose frames (clip, time) were in an earlier request; and of
-    those, the seconds in contiguous shared stretches of at least ``MIN_SPAN_S`` (what a
-    rule that refuses shorter evidence can reuse at best)."""
-    stretches = shared_stretches(variant, seen)
+def shared_totals(stretches: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """Seconds of a variant whose frames (clip, time) were in an earlier request (its
+    ``shared_stretches``); and of those, the seconds in contiguous shared stretches of at
+    least ``MIN_SPAN_S`` (what a rule that refuses shorter evidence can reuse at best)."""
     total = sum(b - a for a, b, _ in stretches)
     long = sum(b - a for a, b, _ in stretches if b - a >= MIN_SPAN_S)
     return total, long
@@ -374,8 +371,8 @@ def replay_one(
     truth[uri] = frame_truth(variant)
     job_id = submit(stack, services, variant.path, key, prompt)
     seen = SEEN.setdefault(prompt, [])
-    oracle_s, reusable_s = shared_with_past(variant, seen)
     stretches = shared_stretches(variant, seen)
+    oracle_s, reusable_s = shared_totals(stretches)
     before = model.generated_s
     t0 = time.perf_counter()
     state = run_pipeline(
