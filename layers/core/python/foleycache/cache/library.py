@@ -8,10 +8,12 @@ records (:mod:`foleycache.cache.repeat_memory`) and the near-duplicate index
 video, exactly or near, without decoding it; only its sound, which lives under the
 model version (:mod:`foleycache.cache.tiered`), has to be made again.
 
-One record per (fingerprint version, prompt, 64-bit code), like an entry without its
-model version: written when a sound entry is committed, before its code joins the near
-index, so every index member has a fingerprint to be verified against. L1 (Redis) is
-an accelerator; L2 (S3, beside the entries) is the record.
+One record per (fingerprint version, prompt, 64-bit code or key slot), like an entry
+without its model version: written when a sound entry is committed, before its code
+joins the near index, so every index member has a fingerprint to be verified against.
+Being shared by every version, it is also what says which video holds which key slot
+of a code (:data:`foleycache.core.keys.KEY_SLOTS`). L1 (Redis) is an accelerator; L2
+(S3, beside the entries) is the record.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import json
 from typing import Any
 
 from foleycache.cache import names
-from foleycache.core.keys import CacheKey
+from foleycache.core.keys import CacheKey, is_slot_of
 from foleycache.core.ports import BlobStore, HotCache
 
 
@@ -42,14 +44,15 @@ class FingerprintLibrary:
                 return None
             self._put_l1(key, raw)
         body = json.loads(raw)
-        # The record is addressed by its code; one that carries another is not this video's.
-        if not isinstance(body, dict) or body.get("code") != key.fingerprint:
+        # The record is addressed by its code, or a slot of it (another video holds the code);
+        # one that carries another code is not this video's.
+        if not isinstance(body, dict) or not is_slot_of(key.fingerprint, str(body.get("code"))):
             return None
         return body
 
     def put(self, key: CacheKey, fingerprint_data: dict[str, Any]) -> None:
-        """Record the fingerprint the key's code stands for: L2 first, then L1."""
-        if fingerprint_data.get("code") != key.fingerprint:
+        """Record the fingerprint the key's code (or slot) stands for: L2 first, then L1."""
+        if not is_slot_of(key.fingerprint, str(fingerprint_data.get("code"))):
             raise ValueError(
                 f"fingerprint {fingerprint_data.get('code')!r} is not {key.fingerprint!r}"
             )

@@ -92,5 +92,24 @@ class CacheKey:
         return namespace(self.model_version, self.fingerprint_version)
 
 
+#: Keys one 64-bit code can stand for. Equal codes are a candidate, never proof: a trim
+#: often keeps its original's code, and the second video must not overwrite the first's
+#: sound. Slot 0 is the code itself; slot n flips its bit n - 1, so a slot stays a near
+#: neighbour of the code in the near index. Which video holds which slot is the
+#: fingerprint library's to say (:func:`foleycache.pipeline.resolve.own_key`).
+KEY_SLOTS = 4
+
+
+def slot_fingerprints(code: str) -> list[str]:
+    """The fingerprints (16 hex) of the keys a video with this code may take, in order."""
+    value = int(code, 16)
+    return [code] + [f"{value ^ (1 << n):016x}" for n in range(KEY_SLOTS - 1)]
+
+
+def is_slot_of(fingerprint: str, code: str) -> bool:
+    """Whether a key's fingerprint is one of the slots of ``code``."""
+    return bool(_HEX16_RE.match(code)) and fingerprint in slot_fingerprints(code)
+
+
 def namespace(model_version: str, fingerprint_version: int) -> str:
     return f"{validate_model_version(model_version)}/fp{fingerprint_version}"

@@ -153,6 +153,9 @@ SPAN_REJECTED = Metric("SpanRejected", Unit.COUNT)
 #: A lookup that planned a partial result (verified spans reused).
 SPAN_PLAN = Metric("SpanPlan", Unit.COUNT)
 KEY_COLLISION_REJECTED = Metric("KeyCollisionRejected", Unit.COUNT)
+#: A key slot of this video's code that the library says is another video's (the video
+#: takes the next slot).
+KEY_SLOT_TAKEN = Metric("KeySlotTaken", Unit.COUNT)
 NEGATIVE_HIT = Metric("NegativeHit", Unit.COUNT)
 DROP_WITHOUT_PROMPT = Metric("DropWithoutPrompt", Unit.COUNT)
 

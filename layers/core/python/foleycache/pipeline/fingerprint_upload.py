@@ -99,13 +99,17 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
             # Bytes the library knows are not decoded again, under any model version.
             fp = known.fingerprint if known else fingerprint_video(path)
         digest = prompt_md5(prompt)
-        version = job_model_version(services, state, fp.hex, digest)
-        key = CacheKey(fp.hex, digest, version, fp.version)
+        if known:  # the key its sound was made under: its code, or a slot of it
+            key = known.key
+        else:  # the code; lookup moves it to a key slot if the code is another video's
+            key = CacheKey(
+                fp.hex, digest, job_model_version(services, state, fp.hex, digest), fp.version
+            )
         if known:
             services.metrics.emit(M.FINGERPRINT_FROM_LIBRARY)
         services.jobs.update(
             state.job_id,
-            fingerprint=fp.hex,
+            fingerprint=key.fingerprint,
             cache_key=str(key),
             model_version=key.model_version,
             details={
@@ -118,7 +122,7 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
         )
     return state.model_copy(
         update={
-            "fingerprint": fp.hex,
+            "fingerprint": key.fingerprint,
             "fingerprint_version": fp.version,
             "prompt_md5": key.prompt_md5,
             "model_version": key.model_version,

@@ -1,7 +1,9 @@
 """Pipeline steps 2-3: find the audio in the cache, or win the right to make it.
 
 ``lookup`` checks L1 then L2 under the exact key, verifying any hit against
-the stored fingerprint (equal 64-bit codes are a candidate, never proof),
+the stored fingerprint (equal 64-bit codes are a candidate, never proof: another
+video under the code sends this one to the code's next key slot, which the state
+then carries through the lease, the run and the commit),
 then the near-duplicate index of the fingerprint library, which every model
 version shares: a verified known video with no sound under this version
 sends the job to make it under that video's key. Only when both missed, the span
@@ -24,7 +26,7 @@ from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_plan import plan_spans
 from foleycache.core import metrics as M
 from foleycache.core.job import CacheOutcome
-from foleycache.core.keys import CacheKey
+from foleycache.core.keys import CacheKey, is_slot_of, slot_fingerprints
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
@@ -58,23 +60,88 @@ def _serve(
     )
 
 
+def _is_this_video(stored: dict[str, Any], fingerprint: Fingerprint) -> bool:
+    """Whether a stored fingerprint is this video's: the signature decision, and its span
+    codes aligned at zero (the decision accepts a trim up to 1 s off, whose sound would
+    be out of sync)."""
+    other = Fingerprint.from_dict(dict(stored))
+    if not decide(other, fingerprint).same:
+        return False
+    offset = whole_offset_s(fingerprint.span_codes, other.span_codes)
+    return offset is None or abs(offset) <= WHOLE_OFFSET_S
+
+
 def _served(
     services: Services, state: PipelineState, fingerprint: Fingerprint | None
 ) -> PipelineState | None:
     """An entry under this exact key, *verified*: equal codes are a candidate, never proof."""
+    return _at_key(services, state, fingerprint)[0]
+
+
+def _at_key(
+    services: Services, state: PipelineState, fingerprint: Fingerprint | None
+) -> tuple[PipelineState | None, bool]:
+    """(the entry under this exact key served, if it is this video's; whether it is another
+    video's)."""
     hit = services.cache.lookup(state.entry_key())
     if hit is None:
-        return None
+        return None, False
     outcome, entry = hit
-    if fingerprint is not None and entry.fingerprint_data:
-        decision = decide(Fingerprint.from_dict(entry.fingerprint_data), fingerprint)
-        if not decision.same:
-            services.metrics.emit(M.KEY_COLLISION_REJECTED)
-            log.warning(
-                "entry %s has this code but is another video: %s", entry.key, decision.reason
-            )
-            return None
-    return _serve(services, state, outcome, entry)
+    if (
+        fingerprint is not None
+        and entry.fingerprint_data
+        and not _is_this_video(entry.fingerprint_data, fingerprint)
+    ):
+        services.metrics.emit(M.KEY_COLLISION_REJECTED)
+        log.warning("entry %s has this code but is another video", entry.key)
+        return None, True
+    return _serve(services, state, outcome, entry), False
+
+
+def own_key(
+    services: Services, state: PipelineState, fingerprint: Fingerprint, taken: str = ""
+) -> CacheKey:
+    """The key this video's sound lives (or is to be made) under: the first slot of its
+    code (:data:`foleycache.core.keys.KEY_SLOTS`) whose library record is this video, or
+    that has none.
+
+    Equal codes are a candidate, never proof, and a trim often keeps its original's code:
+    without slots, the trim's sound would be committed over the original's entry and
+    library record. The library is shared by every model version, so every version
+    agrees on who holds which slot. Chosen here, at lookup, and carried in the state: the
+    lease, the run and the commit all use the state's key and never move it. Were every
+    slot another video's, the code's own key is used (and overwritten). ``taken``: a slot
+    whose entry is known to be another video's, whatever the library says."""
+    base = state.entry_key()
+    code = state.fingerprint_data.get("code")
+    if not (isinstance(code, str) and is_slot_of(state.fingerprint, code)):
+        code = state.fingerprint
+    for slot in slot_fingerprints(code):
+        key = replace(base, fingerprint=slot)
+        if slot != taken:
+            known = services.library.get(key)
+            if known is None or _is_this_video(known, fingerprint):
+                return key
+        services.metrics.emit(M.KEY_SLOT_TAKEN)
+    return replace(base, fingerprint=code)
+
+
+def _own(
+    services: Services, state: PipelineState, fingerprint: Fingerprint | None
+) -> tuple[PipelineState, PipelineState | None]:
+    """(the state at this video's own key, and its verified entry there served, or None).
+
+    The key the state carries is tried first, so a hit costs no library read."""
+    served, collided = _at_key(services, state, fingerprint)
+    if served is not None or fingerprint is None:
+        return state, served
+    key = own_key(services, state, fingerprint, state.fingerprint if collided else "")
+    if key == state.entry_key():
+        return state, None
+    log.info("code %s is another video's: this one's key is %s", state.fingerprint, key)
+    services.jobs.update(state.job_id, cache_key=str(key))
+    state = state.model_copy(update={"fingerprint": key.fingerprint, "cache_key": str(key)})
+    return state, _served(services, state, fingerprint)
 
 
 def _near(
@@ -183,7 +250,8 @@ def lookup(services: Services, state: PipelineState) -> PipelineState:
     timer = QuietStage("lookup")
     state = _ended_lease_wait(services, state)
     fingerprint = _fingerprint(state)
-    served = _served(services, state, fingerprint) or _near(services, state, fingerprint)
+    state, served = _own(services, state, fingerprint)
+    served = served or _near(services, state, fingerprint)
     return timer.stamp(served or _spans(services, state, fingerprint))
 
 

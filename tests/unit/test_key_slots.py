@@ -1,0 +1,173 @@
+"""Two videos with one 64-bit code: the second takes the next key slot, and neither's
+sound is overwritten by the other's (a trim often keeps its original's code)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from foleycache.cache.library import FingerprintLibrary
+from foleycache.core import metrics as M
+from foleycache.core.keys import KEY_SLOTS, CacheKey, is_slot_of, slot_fingerprints
+from foleycache.fingerprint import extract as extract_module
+from foleycache.pipeline import resolve
+from foleycache.pipeline.fingerprint_upload import fingerprint_upload
+from foleycache.pipeline.generate import finish_inference, inference_id, start_inference
+from foleycache.pipeline.resolve import lease_or_wait, lookup
+from foleycache.pipeline.state import PipelineState
+from foleycache.services import Services
+from tests.fakes import InstantEndpoint, fake_services
+from tests.unit.test_fingerprint_library import CLIP, Decoder, Rollout, synthetic_fingerprint
+from tests.unit.test_span_reuse import (
+    MODEL,
+    PROMPT,
+    RATE,
+    RNG,
+    codes,
+    fingerprint,
+    query_state,
+    services_with_index,
+    store,
+)
+
+
+def test_slots_are_near_neighbours_of_the_code_and_nothing_else() -> None:
+    code = "36af5290eb906bbe"
+    slots = slot_fingerprints(code)
+    assert len(slots) == len(set(slots)) == KEY_SLOTS and slots[0] == code
+    assert all((int(s, 16) ^ int(code, 16)).bit_count() <= 1 for s in slots)
+    assert all(is_slot_of(s, code) for s in slots)
+    assert not is_slot_of("36af5290eb906bb8", code)  # three bits away
+    assert not is_slot_of(code, "None") and not is_slot_of(code, "")
+
+
+def test_a_trim_with_its_originals_code_gets_its_own_key_and_leaves_the_original_alone() -> None:
+    services = services_with_index()
+    source_codes = codes(200)
+    audio = RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16)
+    original = fingerprint(source_codes, 1)
+    original_key = store(services, original, audio)
+    assert services.library is not None
+    services.library.put(original_key, original.to_dict())
+    trimmed = dataclasses.replace(fingerprint(source_codes[53:153].copy(), 2), code=original.code)
+
+    out = resolve.lookup(services, query_state(services, trimmed))
+    assert out.cache == "partial"  # composed from the original's spans, not served its sound
+    slot = out.entry_key()
+    assert slot.fingerprint == slot_fingerprints(original.hex)[1]
+    assert services.metrics.counts[M.KEY_COLLISION_REJECTED.name] == 1  # type: ignore[attr-defined]
+    job = services.jobs.get("job-00000001")
+    assert job is not None and job.cache_key == str(slot)
+    # The original's entry, sound and library record are untouched ...
+    kept = services.cache.get_l2(original_key)
+    assert kept is not None and kept.fingerprint_data["duration_s"] == original.duration_s
+    known = services.library.get(original_key)
+    assert known is not None and known["duration_s"] == original.duration_s
+    mine = services.library.get(slot)
+    assert mine is not None and mine["duration_s"] == trimmed.duration_s
+    # ... and each video's repeat is an exact hit on its own key.
+    again = resolve.lookup(services, query_state(services, original, "job-00000002"))
+    assert again.cache in ("l1", "l2") and again.entry_key() == original_key
+    again = resolve.lookup(services, query_state(services, trimmed, "job-00000003"))
+    assert again.cache in ("l1", "l2") and again.entry_key() == slot
+
+
+def test_a_library_record_answers_only_for_its_own_code_and_slots() -> None:
+    services = fake_services()
+    library = FingerprintLibrary(None, services.cache_blobs, l1_ttl_s=60)
+    fp = fingerprint(codes(30), 4)
+    data = fp.to_dict()
+    for slot in slot_fingerprints(fp.hex):
+        key = CacheKey.for_request(slot, PROMPT, MODEL, fp.version)
+        library.put(key, data)
+        assert library.get(key) == data
+    stranger = CacheKey.for_request(f"{fp.code ^ 0xF0:016x}", PROMPT, MODEL, fp.version)
+    with pytest.raises(ValueError, match="is not"):
+        library.put(stranger, data)
+
+
+# --- the whole pipeline, across model versions ---------------------------------------------
+
+
+def _upload(stack: Rollout, services: Services, sha: str) -> PipelineState:
+    """An upload of ``stack``'s clip whose bytes S3 knows by ``sha``."""
+    state = stack.upload(services)
+    services.uploads.checksums[state.key] = sha  # type: ignore[attr-defined]
+    return state
+
+
+def test_two_videos_with_one_code_keep_their_own_slots_under_every_model_version(
+    clips_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = synthetic_fingerprint(7)
+    second = dataclasses.replace(synthetic_fingerprint(8), code=first.code)  # another video
+    decoder = Decoder(first)
+    monkeypatch.setattr(extract_module, "fingerprint_video", decoder)
+    stack = Rollout(clips_dir / CLIP)
+    a = stack.under("model-a")
+    one = stack.run(a, _upload(stack, a, "c2hhLW9uZQ=="))
+    decoder.fingerprint = second
+    two = stack.run(a, _upload(stack, a, "c2hhLXR3bw=="))
+    assert one.cache == two.cache == "miss"
+    slots = slot_fingerprints(first.hex)
+    assert one.entry_key().fingerprint == slots[0] and two.entry_key().fingerprint == slots[1]
+    assert two.audio_key != one.audio_key
+    # The first video's entry and library record are its own still; the second's are beside.
+    kept = a.cache.get_l2(one.entry_key())
+    assert kept is not None and kept.fingerprint_data == first.to_dict()
+    assert a.library.get(one.entry_key()) == first.to_dict()
+    assert a.library.get(two.entry_key()) == second.to_dict()
+
+    # Known bytes skip decoding and go to their own slot: each is an exact hit on its sound.
+    again = stack.run(a, _upload(stack, a, "c2hhLXR3bw=="))
+    assert again.cache == "exact" and again.audio_key == two.audio_key
+    again = stack.run(a, _upload(stack, a, "c2hhLW9uZQ=="))
+    assert again.cache == "exact" and again.audio_key == one.audio_key
+
+    # A new model version reads the slots from the library, which every version shares:
+    # the second video's sound is made under its slot, never over the first's key ...
+    b = stack.under("model-b")
+    made = stack.run(b, _upload(stack, b, "c2hhLXR3bw=="))
+    assert made.cache == "miss" and made.entry_key().fingerprint == slots[1]
+    # ... and other bytes of the second video, decoded, find it there.
+    decoded = stack.run(b, _upload(stack, b, "c2hhLXR3by1hZ2Fpbg=="))
+    assert decoded.cache in ("l1", "l2") and decoded.audio_key == made.audio_key
+    assert decoder.calls == 3
+    decoder.fingerprint = first
+    own = stack.run(b, _upload(stack, b, "c2hhLW9uZS1hZ2Fpbg=="))
+    assert own.cache == "miss" and own.entry_key().fingerprint == slots[0]
+    assert len(stack.endpoints["model-b"].started) == 2
+
+
+def test_a_job_queued_behind_another_videos_lease_on_its_code_moves_to_the_next_slot(
+    clips_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both arrive before either has sound: one lease on the code, one run. The waiter is
+    resumed to look again, finds the other video there, and takes the next slot."""
+    first = synthetic_fingerprint(7)
+    second = dataclasses.replace(synthetic_fingerprint(8), code=first.code)
+    decoder = Decoder(first)
+    monkeypatch.setattr(extract_module, "fingerprint_video", decoder)
+    stack = Rollout(clips_dir / CLIP)
+    a = stack.under("model-a")
+    one = lookup(a, fingerprint_upload(a, _upload(stack, a, "c2hhLW9uZQ==")))
+    decoder.fingerprint = second
+    two = lookup(a, fingerprint_upload(a, _upload(stack, a, "c2hhLXR3bw==")))
+    assert one.entry_key() == two.entry_key()  # nothing known yet: both on the code
+    lease_or_wait(a, one, "lease-1")
+    lease_or_wait(a, two, "lease-2")  # queued behind the first
+    resumed = a.workflow.resumed  # type: ignore[attr-defined]
+    assert [token for token, _ in resumed] == ["lease-1"]
+    one = Rollout._resumed(a, one, "lease-1")
+    start_inference(a, one, "infer-1")
+    finish_inference(a, InstantEndpoint.notification(inference_id(one.entry_key())))
+    assert sorted(token for token, _ in resumed[1:]) == ["infer-1", "lease-2"]
+    (answer,) = [answer for token, answer in resumed if token == "lease-2"]
+    two = PipelineState.model_validate({**two.model_dump(), "resumed": answer})
+    assert two.next == "lookup"
+    two = lookup(a, two)
+    assert two.next == "lease" and two.entry_key().fingerprint == slot_fingerprints(first.hex)[1]
+    assert a.library.get(one.entry_key()) == first.to_dict()
