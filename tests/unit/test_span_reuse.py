@@ -217,6 +217,19 @@ def test_spans_shorter_than_the_minimum_are_not_reused() -> None:
     assert 4.0 <= span.start_s <= 4.2 and 4.0 + MIN_SPAN_S + 0.8 <= span.end_s <= 8.0
 
 
+def test_a_last_sample_that_falls_after_the_sources_last_is_held_by_its_last_picture() -> None:
+    """Both files sample every 0.1 s from their own start: a copy whose offset is not a
+    whole number of samples can end with a sample one past the source's last one."""
+    source_codes = codes(150)
+    picture = np.uint64(0xFFFF_FFFF_0000_0000)
+    same_picture = (source_codes[-1] & picture) | np.uint64(0x1234_5678)
+    other_picture = (~source_codes[-1] & picture) | np.uint64(0x1234_5678)
+    for last, end_s in ((same_picture, 9.1), (other_picture, 9.0)):
+        query = np.concatenate([codes(40), source_codes[100:], [last]]).astype(np.uint64)
+        (span,) = shared_spans(query, source_codes, 100 - 40)
+        assert span.end_s == pytest.approx(end_s)
+
+
 def test_the_source_of_an_intro_is_verified_beside_the_main_clip_and_its_copies() -> None:
     from collections import Counter
 
@@ -284,6 +297,24 @@ def test_composition_copies_reused_spans_and_crossfades_inside_the_margins() -> 
     mid = m // 2  # equal power: both at cos(pi/4) in the middle of the crossfade
     expected = 0.7071 * source[3 * RATE + mid] + 0.7071 * 1000
     assert fade[mid] == pytest.approx(expected, abs=30)
+
+
+def test_a_reused_span_past_its_sources_end_is_silent_there_and_copied_up_to_it() -> None:
+    source = RNG.integers(-9000, 9000, 4 * RATE).astype(np.int16)
+    plan = SpanPlan.from_dict(
+        {
+            "duration_s": 3.03,
+            "reused": [
+                {"start_s": 0.0, "end_s": 3.03, "source": "k", "source_audio": "a", "offset_s": 1.0}
+            ],
+            "generate": [],
+        }
+    )
+    total = round(3.03 * RATE)
+    out = compose(plan, {"a": source}, None, total)
+    assert len(out) == total
+    assert np.array_equal(out[: 3 * RATE], source[RATE:])
+    assert not out[3 * RATE :].any()
 
 
 def test_plan_generates_gaps_with_margins_and_keeps_the_longest_spans() -> None:
@@ -357,10 +388,14 @@ def test_a_span_holding_the_last_sample_runs_to_the_videos_end_as_far_as_the_sou
     assert plan is not None and [x for g in plan.generate for x in g] == pytest.approx(
         [22.64 - MIN_GENERATE_S, 22.64]
     )
-    # The source's sound ends at 28.62 s: 22.62 s of the new video, no further.
-    plan = plan_spans(22.64, [Found(entry(28.62), (span,))], samples=226)
+    # The source's sound ends at 28.5 s: 22.5 s of the new video, no further.
+    plan = plan_spans(22.64, [Found(entry(28.5), (span,))], samples=226)
     assert plan is not None and plan.generate
-    assert plan.reused[0].end_s == pytest.approx(22.62 - GUARD_S)
+    assert plan.reused[0].end_s == pytest.approx(22.5 - GUARD_S)
+    # Sound that ends within a frame of the video's end (the files round their last
+    # frame's period differently) still runs to it: nothing is generated for 30 ms.
+    plan = plan_spans(22.64, [Found(entry(28.61), (span,))], samples=226)
+    assert plan is not None and plan.generate == () and plan.reused[0].end_s == 22.64
     # A span that stops before the last sample keeps its end.
     short = SharedSpan(0.0, 22.4, 6.0, 1.0, 0.0)
     plan = plan_spans(22.64, [Found(entry(30.16), (short,))], samples=226)

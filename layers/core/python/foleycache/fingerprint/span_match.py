@@ -334,6 +334,13 @@ def _extend_to_edges(
 
     def agrees(i: int) -> bool:
         j = i + shift
+        if j == len(source) and i == len(query) - 1:
+            # The new video's last sample falls after the source's last one: both files
+            # sample at 0.1 s from their own start, and the offset is not a whole number
+            # of samples (a copy 1.03 s in lands its last sample 0.07 s after the source's).
+            # The source's last sample stands for its frames up to its end; how far its
+            # sound reaches is the plan's to clamp (``span_plan._to_the_end``).
+            j -= 1
         if not 0 <= j < len(source):
             return False
         d = hamming_many(picture_half(query[i : i + 1]), picture_half(source[j : j + 1]))
