@@ -115,3 +115,17 @@ def test_a_run_out_of_time_stops_between_days_and_the_next_continues() -> None:
     rest = archive_cold_entries(services)
     assert rest.days and rest.days[0] > partial.through
     assert partial.archived + rest.archived == 3
+
+
+def test_an_entry_with_its_own_audio_object_has_that_object_archived() -> None:
+    """A composition made at lookup (no lease) writes its sound to the job's own object."""
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    services = make_services(clock)
+    key = CacheKey.for_request("00000000000000dd", "rain", "m1", 1)
+    audio = names.l2_composed_audio(key, "job-00000007")
+    services.cache_blobs.put_bytes(audio, b"RIFF")
+    services.cache.store(CacheEntry(key, audio, 3.0, 48000, {}, clock.now()))
+    track_hit(services, key)
+    clock.advance(90 * DAY)
+    assert archive_cold_entries(services).archived == 1
+    assert services.cache_blobs.tags[audio] == ARCHIVE_TAG  # type: ignore[attr-defined]

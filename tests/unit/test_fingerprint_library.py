@@ -19,7 +19,7 @@ import pytest
 
 from foleycache.cache import names
 from foleycache.cache.invalidation import invalidate_model_version
-from foleycache.cache.repeat_memory import ExactRecord, find_exact, remember_exact
+from foleycache.cache.repeat_memory import ExactRecord, find_exact, record_digest, remember_exact
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.keys import CacheKey, prompt_md5
 from foleycache.fingerprint import FINGERPRINT_VERSION, Fingerprint, MatchDecision
@@ -184,9 +184,11 @@ def test_deliverables_of_another_version_are_not_reused(
     # deliverable is put in place).
     scope = names.exact_scope(FINGERPRINT_VERSION, stack.sha, prompt_md5(PROMPT))
     a.uploads.put_bytes("outputs/job-a/video.mp4", b"A's sound, muxed")
-    remember_exact(
-        a, scope, ExactRecord(first.fingerprint, {"video": "outputs/job-a/video.mp4"}, "model-a")
-    )
+    known = a.library.get(first.entry_key())
+    assert known is not None
+    outputs = {"video": "outputs/job-a/video.mp4"}
+    record = ExactRecord(first.fingerprint, outputs, "model-a", record_digest(known))
+    remember_exact(a, scope, record)
     served = stack.run(b, stack.upload(b))
     assert served.cache == "exact" and served.outputs == {}  # remuxed with B's sound
     assert served.next == "mux" and served.audio_key.startswith("cache/model-b/")

@@ -12,6 +12,7 @@ import pytest
 from foleycache.cache.library import FingerprintLibrary
 from foleycache.core import metrics as M
 from foleycache.core.keys import KEY_SLOTS, CacheKey, is_slot_of, slot_fingerprints
+from foleycache.fingerprint import Fingerprint
 from foleycache.fingerprint import extract as extract_module
 from foleycache.pipeline import resolve
 from foleycache.pipeline.fingerprint_upload import fingerprint_upload
@@ -142,11 +143,11 @@ def test_two_videos_with_one_code_keep_their_own_slots_under_every_model_version
     assert len(stack.endpoints["model-b"].started) == 2
 
 
-def test_a_job_queued_behind_another_videos_lease_on_its_code_moves_to_the_next_slot(
+def _both_looked_up(
     clips_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Both arrive before either has sound: one lease on the code, one run. The waiter is
-    resumed to look again, finds the other video there, and takes the next slot."""
+) -> tuple[Fingerprint, Fingerprint, Services, PipelineState, PipelineState]:
+    """Two videos with one code, each fingerprinted and looked up before either has sound:
+    (first, second, the services, the first's state, the second's)."""
     first = synthetic_fingerprint(7)
     second = dataclasses.replace(synthetic_fingerprint(8), code=first.code)
     decoder = Decoder(first)
@@ -156,6 +157,15 @@ def test_a_job_queued_behind_another_videos_lease_on_its_code_moves_to_the_next_
     one = lookup(a, fingerprint_upload(a, _upload(stack, a, "c2hhLW9uZQ==")))
     decoder.fingerprint = second
     two = lookup(a, fingerprint_upload(a, _upload(stack, a, "c2hhLXR3bw==")))
+    return first, second, a, one, two
+
+
+def test_a_job_queued_behind_another_videos_lease_on_its_code_moves_to_the_next_slot(
+    clips_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both arrive before either has sound: one lease on the code, one run. The waiter is
+    resumed to look again, finds the other video there, and takes the next slot."""
+    first, _, a, one, two = _both_looked_up(clips_dir, monkeypatch)
     assert one.entry_key() == two.entry_key()  # nothing known yet: both on the code
     lease_or_wait(a, one, "lease-1")
     lease_or_wait(a, two, "lease-2")  # queued behind the first
@@ -171,3 +181,89 @@ def test_a_job_queued_behind_another_videos_lease_on_its_code_moves_to_the_next_
     two = lookup(a, two)
     assert two.next == "lease" and two.entry_key().fingerprint == slot_fingerprints(first.hex)[1]
     assert a.library.get(one.entry_key()) == first.to_dict()
+
+
+def _video_run(stack: Rollout, services: Services, sha: str) -> PipelineState:
+    return stack.run(services, _upload(stack, services, sha))
+
+
+def test_a_lease_won_after_another_video_committed_under_the_key_is_given_back(
+    clips_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second video's lookup ran before the first committed; its Lease step runs only
+    after the first released. It must not make its sound over the first's."""
+    first, second, a, one, two = _both_looked_up(clips_dir, monkeypatch)
+    lease_or_wait(a, one, "lease-1")
+    one = Rollout._resumed(a, one, "lease-1")
+    start_inference(a, one, "infer-1")
+    finish_inference(a, InstantEndpoint.notification(inference_id(one.entry_key())))
+    lease_or_wait(a, two, "lease-2")  # the lease is free again: won, then given back
+    two = Rollout._resumed(a, two, "lease-2")
+    assert two.next == "lookup" and two.entry_key() == one.entry_key()
+    two = lookup(a, two)
+    assert two.entry_key().fingerprint == slot_fingerprints(first.hex)[1]
+    lease_or_wait(a, two, "lease-3")
+    two = Rollout._resumed(a, two, "lease-3")
+    assert two.next == "infer"
+    start_inference(a, two, "infer-3")
+    finish_inference(a, InstantEndpoint.notification(inference_id(two.entry_key())))
+    kept = a.cache.get_l2(one.entry_key())
+    assert kept is not None and kept.fingerprint_data == first.to_dict()
+    made = a.cache.get_l2(two.entry_key())
+    assert made is not None and made.fingerprint_data == second.to_dict()
+
+
+def test_with_every_slot_taken_known_bytes_are_never_answered_with_another_videos_sound(
+    clips_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = synthetic_fingerprint(7)
+    others = [synthetic_fingerprint(20 + i) for i in range(KEY_SLOTS)]
+    videos = [base] + [dataclasses.replace(v, code=base.code) for v in others]
+    decoder = Decoder(base)
+    monkeypatch.setattr(extract_module, "fingerprint_video", decoder)
+    stack = Rollout(clips_dir / CLIP)
+    a = stack.under("model-a")
+    runs = []
+    for i, video in enumerate(videos):
+        decoder.fingerprint = video
+        runs.append(_video_run(stack, a, f"c2hh{i:04d}"))
+    slots = [run.entry_key().fingerprint for run in runs]
+    assert slots[:KEY_SLOTS] == slot_fingerprints(base.hex)
+    assert slots[-1] == base.hex  # the last video overwrote the code's own key
+    # The first video's bytes again: the library's record under its key is another
+    # video's now, so the bytes are decoded and the first video's sound made again.
+    decoder.fingerprint = base
+    calls = decoder.calls
+    again = _video_run(stack, a, "c2hh0000")
+    assert decoder.calls == calls + 1 and again.cache == "miss"
+    entry = a.cache.get_l2(again.entry_key())
+    assert entry is not None and entry.fingerprint_data == base.to_dict()
+    assert again.audio_key == entry.audio_key
+    # And the last video's bytes, whose record now names the first video: decoded too.
+    decoder.fingerprint = videos[-1]
+    last = _video_run(stack, a, f"c2hh{KEY_SLOTS:04d}")
+    assert decoder.calls == calls + 2
+    entry = a.cache.get_l2(last.entry_key())
+    assert entry is not None and entry.fingerprint_data == videos[-1].to_dict()
+
+
+def test_an_entry_under_the_code_that_aligns_only_at_a_shift_is_another_video() -> None:
+    """The signature decision tolerates a second of trim, but the sound would be a second
+    out of sync: the shifted copy takes the next slot and reuses the stored sound at the
+    right offset instead."""
+    services = services_with_index()
+    source_codes = codes(200)
+    stored = fingerprint(source_codes, 1)
+    audio = RNG.integers(-9000, 9000, 20 * RATE).astype(np.int16)
+    key = store(services, stored, audio)
+    services.library.put(key, stored.to_dict())
+    shifted = dataclasses.replace(
+        stored, span_codes=np.concatenate([codes(10), source_codes[:190]])
+    )  # same code, same signature vector: one second of other footage in front
+    out = resolve.lookup(services, query_state(services, shifted))
+    assert out.next == "lease" and out.audio_key == ""  # not served the stored sound whole
+    assert out.entry_key().fingerprint == slot_fingerprints(stored.hex)[1]
+    (reused,) = out.span_plan["reused"]  # the GPU makes the first second, no more
+    assert reused["source"] == str(key) and reused["offset_s"] == pytest.approx(-1.0)
+    kept = services.cache.get_l2(key)
+    assert kept is not None and kept.fingerprint_data == stored.to_dict()

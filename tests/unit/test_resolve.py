@@ -68,7 +68,8 @@ def test_another_video_with_the_same_code_is_not_served(monkeypatch: pytest.Monk
     resolve.lease_or_wait(services, out, "token")
     token, resumed = services.workflow.resumed[-1]  # type: ignore[attr-defined]
     assert token == "token" and resumed["next"] == "infer"  # it computes its own sound
-    # ... and the lease it holds is the slot's: the key the run commits under.
+    # ... and the lease it holds is the slot's (the run commits under the state's key:
+    # tests/unit/test_key_slots.py makes the runs).
     rival = Lease(services.leases, names.lease_item(slot), duration_s=60, clock=services.clock)
     assert rival.try_acquire() is not None  # held
     code = Lease(services.leases, names.lease_item(KEY), duration_s=60, clock=services.clock)

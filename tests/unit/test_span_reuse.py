@@ -165,6 +165,12 @@ def test_a_trimmed_copy_is_composed_from_stored_sound_without_the_gpu() -> None:
     assert np.array_equal(new, audio[round(5.3 * RATE) : round(15.3 * RATE)])
     job = services.jobs.get("job-00000001")
     assert job is not None and job.cache == "partial" and job.details["reuse_share"] == 1.0
+    # Composed without the lease, into the job's own object: a run that holds the key's
+    # lease (another video, same code) and commits meanwhile never changes this sound.
+    assert out.audio_key == entry.audio_key
+    assert out.audio_key == names.l2_composed_audio(out.entry_key(), "job-00000001")
+    services.cache_blobs.put_bytes(names.l2_audio(out.entry_key()), b"another run's sound")
+    assert services.cache_blobs.get_bytes(out.audio_key) == data
 
 
 def test_different_videos_and_other_stretches_of_one_video_lend_nothing() -> None:

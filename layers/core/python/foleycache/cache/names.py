@@ -158,6 +158,12 @@ def l2_audio(key: CacheKey) -> str:
     return l2_prefix(key) + "foley.wav"
 
 
+def l2_composed_audio(key: CacheKey, job_id: str) -> str:
+    """A composition made at lookup, without the lease: one job's own object beside the
+    key's (see ``resolve._spans``)."""
+    return l2_prefix(key) + f"foley-{job_id}.wav"
+
+
 def generated_audio(inference_id: str) -> str:
     """Where a partial run's generated spans land before they are composed with the reused
     ones into ``l2_audio`` (reuse across cuts): scratch, expired with the run's other

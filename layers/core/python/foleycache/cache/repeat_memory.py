@@ -19,8 +19,11 @@ are retried.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from foleycache.cache import names
 from foleycache.core import errors
@@ -33,9 +36,16 @@ from foleycache.services import Services
 class ExactRecord:
     """What an earlier job with the same bytes and prompt produced."""
 
-    fingerprint: str  # the code these bytes are known by in the library
+    fingerprint: str  # the key (code or key slot) these bytes are known by in the library
     outputs: dict[str, str]  # uploads-bucket keys of its deliverables
     model_version: str = ""  # whose sound the outputs carry
+    #: ``record_digest`` of the library's record under that key when this was written:
+    #: the record may since be another video's (every slot of a code taken, the code's
+    #: own key overwritten), and then these bytes are not that video. "" (older records):
+    #: not trusted, the bytes are decoded.
+    library_digest: str = ""
+    #: The 64-bit code of that record (the canary split is keyed on codes, not slots).
+    code: str = ""
 
     def to_json(self) -> str:
         return json.dumps(
@@ -43,6 +53,8 @@ class ExactRecord:
                 "fingerprint": self.fingerprint,
                 "outputs": self.outputs,
                 "model_version": self.model_version,
+                "library_digest": self.library_digest,
+                "code": self.code,
             }
         )
 
@@ -53,11 +65,30 @@ class ExactRecord:
             str(body["fingerprint"]),
             dict(body.get("outputs", {})),
             str(body.get("model_version", "")),
+            str(body.get("library_digest", "")),
+            str(body.get("code", "")),
+        )
+
+    @property
+    def split_code(self) -> str:
+        """The code the canary split routes these bytes by."""
+        return self.code or self.fingerprint
+
+    def names(self, library_record: Mapping[str, Any] | None) -> bool:
+        """Whether ``library_record`` is still the one these bytes were recorded with."""
+        return bool(self.library_digest) and (
+            library_record is not None and record_digest(library_record) == self.library_digest
         )
 
     def outputs_for(self, model_version: str) -> dict[str, str]:
         """The deliverables, if they carry this model version's sound; else {}."""
         return dict(self.outputs) if self.model_version == model_version else {}
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """SHA-256 of a library record's canonical JSON."""
+    body = json.dumps(dict(record), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def find_exact(services: Services, scope: str) -> ExactRecord | None:

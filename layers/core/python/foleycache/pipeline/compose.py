@@ -112,8 +112,10 @@ def compose_and_store(
     job_id: str,
     generated_key: str | None,
     base: CacheEntry | None = None,
+    audio_key: str | None = None,
 ) -> CacheEntry:
-    """Read the sources (and the generated spans), compose, write L2 audio, commit the entry."""
+    """Read the sources (and the generated spans), compose, write L2 audio (the key's, or
+    ``audio_key``), commit the entry."""
     blobs = services.cache_blobs
     sources: dict[str, np.ndarray] = {}
     for span in plan.reused:
@@ -131,7 +133,7 @@ def compose_and_store(
         generated, _ = read_pcm(data)
         total = len(generated)
     track = compose(plan, sources, generated, total)
-    audio_key = names.l2_audio(key)
+    audio_key = audio_key or names.l2_audio(key)
     blobs.put_bytes(audio_key, write_pcm(track, SAMPLE_RATE), "audio/wav")
     provenance = {
         "spans": [

@@ -194,11 +194,15 @@ def _known_upload(
         key = CacheKey(
             record.fingerprint,
             digest,
-            job_model_version(services, state, record.fingerprint, digest),
+            job_model_version(services, state, record.split_code, digest),
             FINGERPRINT_VERSION,
         )
         stored = services.library.get(key)
-        return KnownUpload(record, key, Fingerprint.from_dict(stored)) if stored else None
+        if stored is None or not record.names(stored):
+            # Another video's record now (its key slot overwritten), or a record from
+            # before the digest: these bytes are decoded, never taken for that video.
+            return None
+        return KnownUpload(record, key, Fingerprint.from_dict(stored))
     except InvalidInput:  # a damaged record or fingerprint: decode as if unknown
         return None
 

@@ -15,6 +15,7 @@ from foleycache.cache.names import exact_scope
 from foleycache.cache.repeat_memory import (
     ExactRecord,
     find_exact,
+    record_digest,
     remember_exact,
     remember_failure,
 )
@@ -36,12 +37,19 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         scope = exact_scope(
             state.fingerprint_version, state.sha256, state.prompt_md5, state.audio_mode
         )
-        served_by = state.served_fingerprint or state.fingerprint
-        version = state.entry_key().model_version
+        served = state.served_key() or state.entry_key()
         # A prewarm (deliver: false) has no deliverables: it records the bytes' fingerprint
         # for the library, but never replaces a record that lends another job's outputs.
         if state.deliver or find_exact(services, scope) is None:
-            remember_exact(services, scope, ExactRecord(served_by, state.outputs, version))
+            known = services.library.get(served)
+            record = ExactRecord(
+                served.fingerprint,
+                state.outputs,
+                served.model_version,
+                record_digest(known) if known else "",
+                str(known.get("code", "")) if known else "",
+            )
+            remember_exact(services, scope, record)
     job = services.jobs.get(state.job_id)
     timings = {**(job.timings_ms if job else {}), **state.timings_ms}
     services.jobs.update(

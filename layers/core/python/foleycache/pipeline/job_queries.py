@@ -484,7 +484,7 @@ def _instant_job(
     if record is None:
         return None
     # The version the canary split routes these bytes to (the stable one without a canary).
-    version = settings.rollout().version_for(record.fingerprint, prompt_digest)
+    version = settings.rollout().version_for(record.split_code, prompt_digest)
     # Deliverables carry one model version's sound: another version's are never lent.
     outputs = record.outputs_for(version)
     if not outputs.get("video"):

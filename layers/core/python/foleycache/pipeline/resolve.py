@@ -26,12 +26,13 @@ from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_plan import plan_spans
 from foleycache.core import metrics as M
 from foleycache.core.job import CacheOutcome
-from foleycache.core.keys import CacheKey, is_slot_of, slot_fingerprints
+from foleycache.core.keys import KEY_SLOTS, CacheKey, is_slot_of, slot_fingerprints
 from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
 from foleycache.fingerprint.span_match import whole_offset_s
 from foleycache.pipeline.compose import compose_and_store, index_entry, record_partial
+from foleycache.pipeline.generate import release_and_resume
 from foleycache.pipeline.stage_timer import QuietStage
 from foleycache.pipeline.state import PipelineState, resumption
 from foleycache.services import Services
@@ -99,7 +100,10 @@ def _at_key(
 
 
 def own_key(
-    services: Services, state: PipelineState, fingerprint: Fingerprint, taken: str = ""
+    services: Services,
+    state: PipelineState,
+    fingerprint: Fingerprint,
+    taken: frozenset[str] = frozenset(),
 ) -> CacheKey:
     """The key this video's sound lives (or is to be made) under: the first slot of its
     code (:data:`foleycache.core.keys.KEY_SLOTS`) whose library record is this video, or
@@ -108,17 +112,18 @@ def own_key(
     Equal codes are a candidate, never proof, and a trim often keeps its original's code:
     without slots, the trim's sound would be committed over the original's entry and
     library record. The library is shared by every model version, so every version
-    agrees on who holds which slot. Chosen here, at lookup, and carried in the state: the
-    lease, the run and the commit all use the state's key and never move it. Were every
-    slot another video's, the code's own key is used (and overwritten). ``taken``: a slot
-    whose entry is known to be another video's, whatever the library says."""
+    agrees on who holds which slot. Chosen at lookup and carried in the state: the run
+    and the commit use the state's key, and the lease step only checks it (a job whose
+    slot another video took meanwhile looks again). Were every slot another video's, the
+    code's own key is used (and overwritten). ``taken``: slots whose entry is known to be
+    another video's, whatever the library says."""
     base = state.entry_key()
     code = state.fingerprint_data.get("code")
     if not (isinstance(code, str) and is_slot_of(state.fingerprint, code)):
         code = state.fingerprint
     for slot in slot_fingerprints(code):
         key = replace(base, fingerprint=slot)
-        if slot != taken:
+        if slot not in taken:
             known = services.library.get(key)
             if known is None or _is_this_video(known, fingerprint):
                 return key
@@ -135,13 +140,19 @@ def _own(
     served, collided = _at_key(services, state, fingerprint)
     if served is not None or fingerprint is None:
         return state, served
-    key = own_key(services, state, fingerprint, state.fingerprint if collided else "")
-    if key == state.entry_key():
-        return state, None
-    log.info("code %s is another video's: this one's key is %s", state.fingerprint, key)
-    services.jobs.update(state.job_id, cache_key=str(key))
-    state = state.model_copy(update={"fingerprint": key.fingerprint, "cache_key": str(key)})
-    return state, _served(services, state, fingerprint)
+    taken = {state.fingerprint} if collided else set()
+    for _ in range(KEY_SLOTS):
+        key = own_key(services, state, fingerprint, frozenset(taken))
+        if key == state.entry_key():
+            return state, None
+        log.info("code %s is another video's: this one's key is %s", state.fingerprint, key)
+        services.jobs.update(state.job_id, fingerprint=key.fingerprint, cache_key=str(key))
+        state = state.model_copy(update={"fingerprint": key.fingerprint, "cache_key": str(key)})
+        served, collided = _at_key(services, state, fingerprint)
+        if served is not None or not collided:
+            return state, served
+        taken.add(key.fingerprint)  # an entry there without a library record (an alias)
+    return state, None
 
 
 def _near(
@@ -181,6 +192,9 @@ def _near(
             extra={"near_of": str(entry.key)},
         )
     )
+    # The library says whose key it is, so no other video takes its slot (under any model
+    # version); the alias is still not indexed.
+    services.library.put(state.entry_key(), fingerprint.to_dict())
     services.jobs.update(state.job_id, media=near)
     return _serve(services, state, CacheOutcome.NEAR, entry)
 
@@ -236,8 +250,18 @@ def _spans(
     services.metrics.emit(M.SPAN_PLAN)
     if plan.generate:
         return missed.model_copy(update={"span_plan": plan.to_dict()})
+    # Composed without the lease (nothing runs on the GPU): into this job's own audio
+    # object, so a run that holds the lease and commits under the key meanwhile (another
+    # video, before the library knew either) never changes the sound this job serves.
+    key = state.entry_key()
     entry = compose_and_store(
-        services, state.entry_key(), plan, state.fingerprint_data, state.job_id, None
+        services,
+        key,
+        plan,
+        state.fingerprint_data,
+        state.job_id,
+        None,
+        audio_key=names.l2_composed_audio(key, state.job_id),
     )
     index_entry(services, state.entry_key(), state.fingerprint_data)
     record_partial(services, state.job_id, plan)
@@ -273,7 +297,8 @@ def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> 
     resumes it when its run ends. Nothing polls.
     """
     timer = QuietStage("lease")
-    served = _served(services, state, _fingerprint(state))
+    fingerprint = _fingerprint(state)
+    served = _served(services, state, fingerprint)
     if served is not None:
         services.workflow.resume(task_token, resumption(timer.stamp(served)))
         return
@@ -286,6 +311,13 @@ def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> 
     if lease.try_acquire() is None:
         if lease.took_over:
             services.metrics.emit(M.LEASE_TAKEOVER)
+        answer = _settled_meanwhile(services, state, fingerprint)
+        if answer is not None:
+            release_and_resume(lease, services, "lookup")
+            if isinstance(answer, PipelineState):
+                answer = resumption(timer.stamp(answer))
+            services.workflow.resume(task_token, answer)
+            return
         won = state.model_copy(update={"next": "infer", "lease_token": lease.token})
         services.workflow.resume(task_token, resumption(timer.stamp(won)))
         return
@@ -294,3 +326,24 @@ def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> 
         return
     services.metrics.emit(M.LEASE_WAIT)
     services.jobs.update(state.job_id, stage="waiting")
+
+
+def _settled_meanwhile(
+    services: Services, state: PipelineState, fingerprint: Fingerprint | None
+) -> PipelineState | dict[str, Any] | None:
+    """Checked once the lease is held: what changed since this job's lookup, as the answer
+    to resume it with, or None to run. A run that held the lease may have committed in
+    between: this video's sound (serve it), or another video's under this slot, or the
+    library may now give this slot to another video (look again, for the next slot). The
+    jobs that reach the lease without a lookup on this key (known bytes, a near copy of a
+    known video) are checked here too."""
+    served, collided = _at_key(services, state, fingerprint)
+    if served is not None:
+        return served
+    if fingerprint is None:
+        return None
+    taken = frozenset({state.fingerprint} if collided else ())
+    if own_key(services, state, fingerprint, taken) != state.entry_key():
+        services.metrics.emit(M.KEY_SLOT_TAKEN)
+        return {"next": "lookup"}
+    return None
