@@ -129,3 +129,22 @@ def test_an_entry_with_its_own_audio_object_has_that_object_archived() -> None:
     clock.advance(90 * DAY)
     assert archive_cold_entries(services).archived == 1
     assert services.cache_blobs.tags[audio] == ARCHIVE_TAG  # type: ignore[attr-defined]
+
+
+def test_a_cold_near_alias_never_archives_its_hot_originals_audio() -> None:
+    clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    services = make_services(clock)
+    original = CacheKey.for_request("00000000000000d1", "rain", "m1", 1)
+    alias = CacheKey.for_request("00000000000000d3", "rain", "m1", 1)
+    audio = names.l2_audio(original)
+    services.cache_blobs.put_bytes(audio, b"RIFF")
+    services.cache.store(CacheEntry(original, audio, 3.0, 48000, {}, clock.now()))
+    near = {"near_of": str(original)}
+    services.cache.store(CacheEntry(alias, audio, 3.0, 48000, {}, clock.now(), extra=near))
+    track_hit(services, alias)
+    for _ in range(90):  # the original stays hot
+        clock.advance(DAY)
+        track_hit(services, original)
+    assert archive_cold_entries(services).archived == 1
+    tags = services.cache_blobs.tags  # type: ignore[attr-defined]
+    assert names.l2_entry(alias) in tags and audio not in tags

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from foleycache.cache import names
+from foleycache.cache.entry import CacheEntry
 from foleycache.cache.library import FingerprintLibrary
+from foleycache.cache.repeat_memory import find_exact
 from foleycache.core import metrics as M
+from foleycache.core.errors import StorageUnavailable
+from foleycache.core.job import CacheOutcome
 from foleycache.core.keys import KEY_SLOTS, CacheKey, is_slot_of, slot_fingerprints
+from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint
 from foleycache.fingerprint import extract as extract_module
 from foleycache.pipeline import resolve
 from foleycache.pipeline.fingerprint_upload import fingerprint_upload
+from foleycache.pipeline.finish import succeed
 from foleycache.pipeline.generate import finish_inference, inference_id, start_inference
 from foleycache.pipeline.resolve import lease_or_wait, lookup
 from foleycache.pipeline.state import PipelineState
@@ -267,3 +275,94 @@ def test_an_entry_under_the_code_that_aligns_only_at_a_shift_is_another_video() 
     assert reused["source"] == str(key) and reused["offset_s"] == pytest.approx(-1.0)
     kept = services.cache.get_l2(key)
     assert kept is not None and kept.fingerprint_data == stored.to_dict()
+
+
+def _lease_answer(services: Services, state: PipelineState, token: str) -> dict[str, Any]:
+    resolve.lease_or_wait(services, state, token)
+    found, answer = services.workflow.resumed[-1]  # type: ignore[attr-defined]
+    assert found == token
+    return dict(answer)
+
+
+def _alias(services: Services, fp: Fingerprint) -> CacheKey:
+    """An entry under ``fp``'s code with no library record (a near alias from before the
+    aliases had one): another video's, as far as a same-code video can tell."""
+    key = CacheKey.for_request(fp.hex, PROMPT, MODEL, fp.version)
+    services.cache.store(CacheEntry(key, "cache/elsewhere.wav", 10.0, RATE, fp.to_dict(), 0.0))
+    return key
+
+
+def test_lookup_and_lease_agree_on_the_slot_so_a_job_never_loops_between_them() -> None:
+    services = services_with_index()
+    other = fingerprint(codes(100), 1)
+    _alias(services, other)
+    mine = dataclasses.replace(fingerprint(codes(100), 2), code=other.code)
+    state = resolve.lookup(services, query_state(services, mine))
+    assert state.entry_key().fingerprint == slot_fingerprints(other.hex)[1]
+    assert _lease_answer(services, state, "lease-1")["next"] == "infer"
+
+
+def test_with_every_slot_taken_lookup_and_lease_agree_on_the_codes_own_key() -> None:
+    services = services_with_index()
+    first = fingerprint(codes(100), 1)
+    _alias(services, first)  # the code's own key: an entry, no record
+    for n, slot in enumerate(slot_fingerprints(first.hex)[1:], start=2):
+        other = dataclasses.replace(fingerprint(codes(100), n), code=first.code)
+        services.library.put(
+            CacheKey.for_request(slot, PROMPT, MODEL, other.version),
+            {**other.to_dict(), "code": first.hex},
+        )
+    mine = dataclasses.replace(fingerprint(codes(100), 9), code=first.code)
+    state = resolve.lookup(services, query_state(services, mine))
+    assert state.entry_key().fingerprint == first.hex
+    assert _lease_answer(services, state, "lease-1")["next"] == "infer"
+
+
+def test_the_lease_step_sends_a_job_back_to_look_again_a_bounded_number_of_times() -> None:
+    services = services_with_index()
+    first = fingerprint(codes(100), 1)
+    key = CacheKey.for_request(first.hex, PROMPT, MODEL, first.version)
+    services.library.put(key, first.to_dict())  # the code is the first video's
+    mine = dataclasses.replace(fingerprint(codes(100), 2), code=first.code)
+    state = query_state(services, mine)  # at the code's key, as known bytes would come
+    assert _lease_answer(services, state, "lease-1") == {"next": "lookup", "slot_rechecks": 1}
+    tired = state.model_copy(update={"slot_rechecks": KEY_SLOTS})
+    assert _lease_answer(services, tired, "lease-2")["next"] == "infer"
+
+
+def test_a_lease_is_given_back_when_checking_it_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    services = services_with_index()
+    mine = fingerprint(codes(100), 2)
+    state = query_state(services, mine)
+
+    def broken(self: FingerprintLibrary, key: CacheKey) -> None:
+        raise StorageUnavailable("library down")
+
+    monkeypatch.setattr(FingerprintLibrary, "get", broken)
+    with pytest.raises(StorageUnavailable):
+        resolve.lease_or_wait(services, state, "lease-1")
+    monkeypatch.undo()
+    lease = Lease(
+        services.leases, names.lease_item(state.entry_key()), duration_s=60, clock=services.clock
+    )
+    assert lease.try_acquire() is None  # free again
+
+
+def test_bytes_are_not_recorded_as_a_video_the_library_no_longer_describes() -> None:
+    """Answered at a key whose library record another video's run replaced before this job
+    finished: its exact-bytes record must not name that video."""
+    services = services_with_index()
+    mine = fingerprint(codes(100), 1)
+    state = query_state(services, mine).model_copy(
+        update={"sha256": "c2hhLW9uZQ==", "cache": CacheOutcome.L1, "served_fingerprint": mine.hex}
+    )
+    services.library.put(state.entry_key(), mine.to_dict())
+    succeed(services, state)
+    scope = names.exact_scope(mine.version, "c2hhLW9uZQ==", state.prompt_md5, "replace")
+    record = find_exact(services, scope)
+    assert record is not None and record.names(mine.to_dict())
+    other = dataclasses.replace(fingerprint(codes(100), 2), code=mine.code)
+    services.library.put(state.entry_key(), other.to_dict())
+    succeed(services, state)
+    record = find_exact(services, scope)
+    assert record is not None and not record.names(other.to_dict())

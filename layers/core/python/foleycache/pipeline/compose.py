@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -27,7 +28,7 @@ from foleycache.cache.span_plan import SpanPlan
 from foleycache.core.errors import InferenceFailed
 from foleycache.core.job import CacheOutcome
 from foleycache.core.keys import CacheKey
-from foleycache.fingerprint import Fingerprint
+from foleycache.fingerprint import Fingerprint, decide
 from foleycache.media.crossfade import equal_power_gains
 from foleycache.services import Services
 
@@ -170,14 +171,31 @@ def index_entry(services: Services, key: CacheKey, fingerprint_data: dict[str, o
     """Make a new entry findable: its fingerprint into the library first (every index
     member must have one to be verified against), then the whole-video near index and
     the span index (both the library's, shared by every model version)."""
-    if fingerprint_data:
-        services.library.put(key, dict(fingerprint_data))
+    record_in_library(services, key, fingerprint_data)
     if (near := services.near) is not None:
         near.add(key, alternate_of(fingerprint_data))
     if (spans := services.spans) is not None and fingerprint_data:
         fingerprint = Fingerprint.from_dict(dict(fingerprint_data))
         if len(fingerprint.span_codes):
             spans.add(key, fingerprint)
+
+
+def record_in_library(
+    services: Services, key: CacheKey, fingerprint_data: Mapping[str, object]
+) -> None:
+    """The library's record for the key, unless it already describes this video (another
+    upload of it): a record that stays put keeps the exact-bytes records naming it valid
+    (``ExactRecord.library_digest``). Another video's record is replaced: the key is this
+    video's now (every slot of the code was taken)."""
+    if not fingerprint_data:
+        return
+    known = services.library.get(key)
+    if known is not None and (
+        known == fingerprint_data
+        or decide(Fingerprint.from_dict(known), Fingerprint.from_dict(dict(fingerprint_data))).same
+    ):
+        return
+    services.library.put(key, dict(fingerprint_data))
 
 
 def record_partial(services: Services, job_id: str, plan: SpanPlan) -> None:

@@ -243,6 +243,8 @@ def _exact_repeat(
         update={
             "fingerprint": key.fingerprint,
             "fingerprint_version": key.fingerprint_version,
+            # What the bytes are known as: the exact-bytes record is written again from it.
+            "fingerprint_data": known.fingerprint.to_dict(),
             "prompt_md5": key.prompt_md5,
             "model_version": key.model_version,
             "cache_key": str(key),

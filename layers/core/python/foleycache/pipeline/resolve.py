@@ -31,7 +31,12 @@ from foleycache.core.lease import Lease
 from foleycache.fingerprint import Fingerprint, decide
 from foleycache.fingerprint.hashing import alternate_code
 from foleycache.fingerprint.span_match import whole_offset_s
-from foleycache.pipeline.compose import compose_and_store, index_entry, record_partial
+from foleycache.pipeline.compose import (
+    compose_and_store,
+    index_entry,
+    record_in_library,
+    record_partial,
+)
 from foleycache.pipeline.generate import release_and_resume
 from foleycache.pipeline.stage_timer import QuietStage
 from foleycache.pipeline.state import PipelineState, resumption
@@ -194,7 +199,7 @@ def _near(
     )
     # The library says whose key it is, so no other video takes its slot (under any model
     # version); the alias is still not indexed.
-    services.library.put(state.entry_key(), fingerprint.to_dict())
+    record_in_library(services, state.entry_key(), state.fingerprint_data)
     services.jobs.update(state.job_id, media=near)
     return _serve(services, state, CacheOutcome.NEAR, entry)
 
@@ -311,7 +316,11 @@ def lease_or_wait(services: Services, state: PipelineState, task_token: str) -> 
     if lease.try_acquire() is None:
         if lease.took_over:
             services.metrics.emit(M.LEASE_TAKEOVER)
-        answer = _settled_meanwhile(services, state, fingerprint)
+        try:
+            answer = _settled_meanwhile(services, state, fingerprint)
+        except Exception:
+            release_and_resume(lease, services, "lease")  # never leave it held by no one
+            raise
         if answer is not None:
             release_and_resume(lease, services, "lookup")
             if isinstance(answer, PipelineState):
@@ -333,17 +342,24 @@ def _settled_meanwhile(
 ) -> PipelineState | dict[str, Any] | None:
     """Checked once the lease is held: what changed since this job's lookup, as the answer
     to resume it with, or None to run. A run that held the lease may have committed in
-    between: this video's sound (serve it), or another video's under this slot, or the
-    library may now give this slot to another video (look again, for the next slot). The
-    jobs that reach the lease without a lookup on this key (known bytes, a near copy of a
-    known video) are checked here too."""
+    between: this video's sound (serve it), or another video's under this slot; or the
+    library may now name another video here. Then lookup's own walk over the slots says
+    where this video belongs, and the job looks again if that is elsewhere (lookup walks
+    the same way, so the two agree and nothing loops; ``slot_rechecks`` bounds it anyway).
+    The jobs that reach the lease without a lookup on this key (known bytes, a near copy
+    of a known video) are checked here too."""
     served, collided = _at_key(services, state, fingerprint)
     if served is not None:
         return served
-    if fingerprint is None:
+    if fingerprint is None or state.slot_rechecks >= KEY_SLOTS:
         return None
-    taken = frozenset({state.fingerprint} if collided else ())
-    if own_key(services, state, fingerprint, taken) != state.entry_key():
-        services.metrics.emit(M.KEY_SLOT_TAKEN)
-        return {"next": "lookup"}
-    return None
+    if not collided:
+        known = services.library.get(state.entry_key())
+        if known is None or _is_this_video(known, fingerprint):
+            return None
+    walked, served = _own(services, state, fingerprint)
+    if served is not None:
+        return served
+    if walked.entry_key() == state.entry_key():
+        return None
+    return {"next": "lookup", "slot_rechecks": state.slot_rechecks + 1}

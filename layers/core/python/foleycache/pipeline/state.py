@@ -37,6 +37,7 @@ RESUMABLE = (
     "timings_ms",
     "sound_at",
     "lease_resumed_at",
+    "slot_rechecks",
 )
 
 
@@ -90,6 +91,9 @@ class PipelineState(BaseModel):
     #: the lease wait.
     lease_from: float = 0.0
     lease_resumed_at: float = 0.0
+    #: Times the lease step sent this job back to look again because its key slot had
+    #: become another video's (``resolve._settled_meanwhile``): a bound, never a loop.
+    slot_rechecks: int = 0
 
     def entry_key(self) -> CacheKey:
         """The cache key this job reads and fills. (Not ``key()``: the ``key`` field is the
