@@ -309,11 +309,13 @@ def whole_offset_s(query: np.ndarray, source: np.ndarray) -> float | None:
     be out of sync by that second."""
     if not len(query) or not len(source):
         return None
+    at_zero, _, _ = _distances(query, source, 0)
+    if len(at_zero) >= ROLL and float(at_zero.mean()) <= WHOLE_TIE_H:
+        return 0.0  # no shift can align better than none by more than the tie
     search = round(SEARCH_S * SPAN_FPS)
     shift, h = _best_shift(query, source, range(-search, search + 1))
     if h == np.inf:
         return None
-    at_zero, _, _ = _distances(query, source, 0)
     if len(at_zero) >= ROLL and float(at_zero.mean()) <= h + WHOLE_TIE_H:
         # No shift explains the pictures better than none: a still shot (no motion is
         # evidence, every shift scores alike) or a true copy. Ties must not pick a shift.
