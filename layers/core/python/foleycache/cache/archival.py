@@ -115,9 +115,8 @@ def archive_entry(services: Services, entry_id: str) -> bool:
     # The entry names its audio: a composition made at lookup has its own object beside
     # the key's. A near alias names its original's, which is not this entry's to archive.
     entry = services.cache.peek_l2(key)
-    audio = entry.audio_key if entry is not None else names.l2_audio(key)
-    if not audio.startswith(names.l2_prefix(key)):
-        audio = names.l2_audio(key)
+    own = entry is not None and entry.audio_key.startswith(names.l2_prefix(key))
+    audio = entry.audio_key if entry is not None and own else names.l2_audio(key)
     for object_key in (audio, names.l2_entry(key)):
         if services.cache_blobs.head(object_key) is not None:
             services.cache_blobs.set_tags(object_key, ARCHIVE_TAG)

@@ -19,11 +19,13 @@ of a code (:data:`foleycache.core.keys.KEY_SLOTS`). L1 (Redis) is an accelerator
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from foleycache.cache import names
 from foleycache.core.keys import CacheKey, is_slot_of
 from foleycache.core.ports import BlobStore, HotCache
+from foleycache.fingerprint import Fingerprint, decide
 
 
 class FingerprintLibrary:
@@ -63,3 +65,9 @@ class FingerprintLibrary:
     def _put_l1(self, key: CacheKey, raw: bytes) -> None:
         if self.hot is not None:
             self.hot.set(names.redis_library_fingerprint(key), raw, self.l1_ttl_s)
+
+
+def same_video(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two stored fingerprints (``Fingerprint.to_dict()``) are one video: equal
+    records, or the signature decision says so."""
+    return a == b or decide(Fingerprint.from_dict(dict(a)), Fingerprint.from_dict(dict(b))).same

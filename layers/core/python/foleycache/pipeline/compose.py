@@ -23,12 +23,13 @@ import numpy as np
 
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
+from foleycache.cache.library import same_video
 from foleycache.cache.near_match import alternate_of
 from foleycache.cache.span_plan import SpanPlan
 from foleycache.core.errors import InferenceFailed
 from foleycache.core.job import CacheOutcome
 from foleycache.core.keys import CacheKey
-from foleycache.fingerprint import Fingerprint, decide
+from foleycache.fingerprint import Fingerprint
 from foleycache.media.crossfade import equal_power_gains
 from foleycache.services import Services
 
@@ -190,12 +191,8 @@ def record_in_library(
     if not fingerprint_data:
         return
     known = services.library.get(key)
-    if known is not None and (
-        known == fingerprint_data
-        or decide(Fingerprint.from_dict(known), Fingerprint.from_dict(dict(fingerprint_data))).same
-    ):
-        return
-    services.library.put(key, dict(fingerprint_data))
+    if known is None or not same_video(known, fingerprint_data):
+        services.library.put(key, dict(fingerprint_data))
 
 
 def record_partial(services: Services, job_id: str, plan: SpanPlan) -> None:

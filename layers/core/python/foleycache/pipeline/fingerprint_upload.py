@@ -101,12 +101,11 @@ def fingerprint_upload(services: Services, state: PipelineState) -> PipelineStat
         digest = prompt_md5(prompt)
         if known:  # the key its sound was made under: its code, or a slot of it
             key = known.key
+            services.metrics.emit(M.FINGERPRINT_FROM_LIBRARY)
         else:  # the code; lookup moves it to a key slot if the code is another video's
             key = CacheKey(
                 fp.hex, digest, job_model_version(services, state, fp.hex, digest), fp.version
             )
-        if known:
-            services.metrics.emit(M.FINGERPRINT_FROM_LIBRARY)
         services.jobs.update(
             state.job_id,
             fingerprint=key.fingerprint,

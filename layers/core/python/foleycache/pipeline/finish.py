@@ -11,6 +11,7 @@ import json
 
 from foleycache.cache import names
 from foleycache.cache.hit_tracking import track_hit
+from foleycache.cache.library import same_video
 from foleycache.cache.names import exact_scope
 from foleycache.cache.repeat_memory import (
     ExactRecord,
@@ -23,7 +24,6 @@ from foleycache.cache.span_plan import SpanPlan
 from foleycache.core.job import CacheOutcome, JobStatus
 from foleycache.core.keys import prompt_md5
 from foleycache.core.lease import Lease
-from foleycache.fingerprint import Fingerprint, decide
 from foleycache.pipeline.generate import release_and_resume
 from foleycache.pipeline.job_outcome import record_failure, record_success
 from foleycache.pipeline.state import FailedState, PipelineState
@@ -43,8 +43,12 @@ def succeed(services: Services, state: PipelineState) -> PipelineState:
         # for the library, but never replaces a record that lends another job's outputs.
         if state.deliver or find_exact(services, scope) is None:
             known = services.library.get(served)
-            if known is not None and not _describes(known, state.fingerprint_data):
-                known = None  # rewritten for another video since this job's sound was chosen
+            # Only a record of the video this job was answered as (itself, or the near
+            # original it matched): it may have been rewritten for another video since.
+            if known is not None and not (
+                state.fingerprint_data and same_video(known, state.fingerprint_data)
+            ):
+                known = None
             record = ExactRecord(
                 served.fingerprint,
                 state.outputs,
@@ -112,11 +116,3 @@ def fail(services: Services, state: FailedState) -> dict[str, str]:
     )
     record_failure(services, code, state.failed_stage(), state.model_version)
     return {"job_id": state.job_id, "status": "failed", "error": message, "error_code": code}
-
-
-def _describes(known: dict[str, object], fingerprint_data: dict[str, object]) -> bool:
-    """Whether a library record is the video this job was answered as (itself, or the
-    near original it was matched to): only then may the bytes be known by it."""
-    if not fingerprint_data:
-        return False
-    return decide(Fingerprint.from_dict(dict(known)), Fingerprint.from_dict(fingerprint_data)).same
