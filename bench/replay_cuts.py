@@ -35,10 +35,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import itertools
 import json
 import random
 import statistics
-import subprocess
 import tempfile
 import time
 import wave
@@ -62,7 +62,7 @@ from foleycache.cache.span_index import Found
 from foleycache.cache.span_plan import plan_spans
 from foleycache.core.ports import InferenceNotice, InferenceRequest, InferenceResult
 from foleycache.fingerprint.span_match import MIN_SPAN_S, SharedSpan
-from foleycache.local.cut_variants import Piece, Variant, make_variant, probe
+from foleycache.local.cut_variants import Piece, Variant, frame_truth, make_variant, probe
 from foleycache.pipeline.compose import write_pcm
 from foleycache.pipeline.state import PipelineState
 from foleycache.services import Services
@@ -75,49 +75,6 @@ PROMPTS = ("footsteps and ambience, cuts replay", "rain on a window, cuts replay
 
 def timecode(clip_id: int, clip_t: np.ndarray) -> np.ndarray:
     return (clip_id * 1000 + np.floor(clip_t / STEP_S + 1e-6)).astype(np.int16)
-
-
-def piece_frames(piece: Piece, main: Path) -> int:
-    """Frames ``make_variant``'s filter chain makes of one piece (decoded, not predicted:
-    input seeking and the ``fps`` filter decide whether the last partial frame exists)."""
-    width, height, rate, _ = probe(main)
-    chain = (
-        f"scale={width}:{height},setsar=1,fps={rate},"
-        f"trim=duration={piece.duration_s:.6f},setpts=PTS-STARTPTS"
-    )
-    args = ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{piece.start_s:.6f}"]
-    args += ["-t", f"{piece.duration_s:.6f}", "-i", str(piece.clip), "-vf", chain]
-    out = subprocess.run(
-        [*args, "-an", "-f", "framecrc", "-"], capture_output=True, text=True, check=True
-    ).stdout
-    return sum(1 for line in out.splitlines() if line and not line.startswith("#"))
-
-
-def frame_truth(variant: Variant) -> list[tuple[float, float, Path, float]]:
-    """``Variant.truth()`` on the frames the file really shows: each piece lasts its whole
-    frames (a nominal 1.216 s at 25 fps is 30 frames, 1.20 s), and the last one until
-    the file ends (its last frame is shown for a whole frame period, past the nominal
-    sum). The frame counts must add up to the file's, else the judge would guess."""
-    main = max(variant.pieces, key=lambda p: p.duration_s).clip
-    num, _, den = probe(main)[2].partition("/")
-    fps = float(num) / float(den or 1)
-    counts = [piece_frames(p, main) for p in variant.pieces]
-    probe_args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames", "-of"]
-    out = subprocess.run(
-        [*probe_args, "csv=p=0", "-show_entries", "stream=nb_read_frames", str(variant.path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    if sum(counts) != int(out.strip().strip(",")):
-        raise RuntimeError(f"{variant.path.name}: pieces {counts} != {out.strip()} frames")
-    truth, at = [], 0
-    for i, (piece, n) in enumerate(zip(variant.pieces, counts, strict=True)):
-        start = at / fps
-        end = float("inf") if i == len(counts) - 1 else (at + n) / fps
-        truth.append((start, end, piece.clip, piece.start_s - start))
-        at += n
-    return truth
 
 
 class TimecodeInference:
@@ -262,6 +219,21 @@ def shared_stretches(
             else:
                 merged.append([lo, hi])
         out.extend((lo - offset, hi - offset, offset) for lo, hi in merged)
+    return out
+
+
+def cut_joins(
+    spans: list[dict[str, Any]], truth: list[tuple[float, float, Path, float]]
+) -> list[dict[str, Any]]:
+    """Each join of two reused spans at a cut (they overlap by its crossfade), and whether
+    a true cut between pieces lies inside that crossfade, as ``cut_joins`` claims."""
+    cuts = [start for start, _, _, _ in truth[1:]]
+    out = []
+    for a, b in itertools.pairwise(spans):
+        if b["start_s"] < a["end_s"]:
+            fade = (b["start_s"], a["end_s"])
+            inside = any(fade[0] <= c <= fade[1] for c in cuts)
+            out.append({"fade_s": [round(x, 4) for x in fade], "true_cut_inside": inside})
     return out
 
 
@@ -420,6 +392,7 @@ def replay_one(
             for r in composed.get("spans", [])
         ],
         "generated": composed.get("generated", []),
+        "cut_joins": cut_joins(composed.get("spans", []), truth[uri]),
         "ms": round(ms, 1),
     }
     print(
@@ -467,6 +440,12 @@ def summarise(
         else {},
         "wrong_reuse_s": round(sum(r["wrong_s"] for r in rows), 2),
         "wrong_reuse_requests": sum(r["wrong_s"] > 0 for r in rows),
+        # Spans joined at a cut without the GPU; the claim is that the true cut always
+        # lies inside the crossfade (each side's sound is its own frames' outside it).
+        "cut_joins": sum(len(r["cut_joins"]) for r in rows),
+        "cut_joins_with_true_cut_inside": sum(
+            j["true_cut_inside"] for r in rows for j in r["cut_joins"]
+        ),
         "outcomes": {
             o: sum(r["outcome"] == o for r in rows)
             for o in sorted({str(r["outcome"]) for r in rows})

@@ -17,6 +17,7 @@ before, after and between other footage, and on every negative.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import random
@@ -26,16 +27,24 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "layers" / "core" / "python"))
 
 from foleycache.cache import span_index  # noqa: E402
+from foleycache.cache.span_plan import plan_spans  # noqa: E402
 from foleycache.fingerprint import fingerprint_video  # noqa: E402
 from foleycache.fingerprint import span_match as sm  # noqa: E402
 from foleycache.fingerprint.spans import SPAN_FPS, STILL, motion_half  # noqa: E402
-from foleycache.local.cut_variants import Piece, Variant, make_variant, probe  # noqa: E402
+from foleycache.local.cut_variants import (  # noqa: E402
+    Piece,
+    Variant,
+    frame_truth,
+    make_variant,
+    probe,
+)
 
 CLIPS = REPO.parent / "shared" / "media" / "clips"
 #: A reused span whose offset is further than one frame of its clip from the (nominal)
@@ -143,11 +152,16 @@ def rule(**constants: float) -> Iterator[None]:
             setattr(sm, name, value)
 
 
+Negative = tuple[str, Any, Any, bool]  # label, query codes, stored codes, same footage
+#: A variant's span codes, duration, frame period and frame-exact truth (``frame_truth``).
+Joinable = tuple[Any, float, float, list[tuple[float, float, Path, float]]]
+
+
 def short_pieces(
     clips: list[Path], durations: dict[Path, float], out: Path, seed: int
-) -> list[tuple[Path, Any, list[tuple[float, float, Path, float]]]]:
+) -> list[tuple[Path, Any, list[tuple[float, float, Path, float]], Joinable]]:
     """1.5-3 s pieces of every clip before, after and between other footage (intros, end
-    cards, inserts): (clip, the variant's span codes, its truth)."""
+    cards, inserts): (clip, the variant's span codes, its truth, it as a ``Joinable``)."""
     rng = random.Random(seed)
     made = []
     for clip in clips:
@@ -167,17 +181,80 @@ def short_pieces(
                     "between": [other, piece, Piece(rng.choice(others), 0.2, 2.0)],
                 }[where]
                 v = make_variant("short", pieces, out / f"{clip.stem}-{length:g}-{where}.mp4")
-                made.append((clip, fingerprint_video(v.path).span_codes, v.truth()))
+                fp = fingerprint_video(v.path)
+                frame_s = fp.duration_s / max(1, fp.frames)
+                joinable = (fp.span_codes, fp.duration_s, frame_s, frame_truth(v))
+                made.append((clip, fp.span_codes, v.truth(), joinable))
     return made
 
 
-Negative = tuple[str, Any, Any, bool]  # label, query codes, stored codes, same footage
+def cut_join_check(
+    codes: dict[Path, Any],
+    periods: dict[Path, float],
+    durations: dict[Path, float],
+    variants: list[Joinable],
+) -> dict[str, Any]:
+    """The plan (``span_plan``) of every variant with every clip stored, spans verified
+    at the true offsets' proposals, with and without joins at cuts: for each join, is a
+    true cut (``frame_truth``) inside its crossfade, as ``cut_joins`` claims; the reused
+    seconds outside the crossfades that are not the truth at their offset (wrong reuse,
+    the same with and without: joins add none); the seconds saved."""
+    out: dict[str, Any] = {"variants": len(variants)}
+    for joining in (False, True):
+        joins, misses, wrong, saved = 0, [], 0.0, 0.0
+        for q, duration, frame_s, truth in variants:
+            found = []
+            for clip in {c for _, _, c, _ in truth}:
+                spans: list[sm.SharedSpan] = []
+                for off in (off for _, _, c, off in truth if c == clip):
+                    for span in sm.shared_spans(q, codes[clip], round(off * SPAN_FPS)):
+                        if not any(_overlaps(span, x) for x in spans):
+                            spans.append(span)
+                entry = SimpleNamespace(
+                    key=clip.name, audio_key=clip.name, duration_s=durations[clip]
+                )
+                found.append(
+                    span_index.Found(cast(Any, entry), (*spans,), codes[clip], periods[clip])
+                )
+            query = q if joining else None
+            plan = plan_spans(duration, found, samples=len(q), query=query, frame_s=frame_s)
+            if plan is None:
+                continue
+            cuts = [start for start, _, _, _ in truth[1:]]
+            reused = plan.reused
+            fades = [
+                (b.start_s, a.end_s) for a, b in itertools.pairwise(reused) if b.start_s < a.end_s
+            ]
+            joins += len(fades)
+            misses += [[lo, hi, cuts] for lo, hi in fades if not any(lo <= c <= hi for c in cuts)]
+            for r in reused:
+                lo = max([r.start_s, *(hi for lo_, hi in fades if lo_ == r.start_s)])
+                hi = min([r.end_s, *(lo_ for lo_, hi in fades if hi == r.end_s)])
+                right = sum(
+                    max(0.0, min(hi, b) - max(lo, a))
+                    for a, b, c, off in truth
+                    if c.name == r.source and abs(r.offset_s - off) <= tolerance(c)
+                )
+                wrong += max(0.0, hi - lo - right)
+            saved += duration - plan.generated_s
+        mode = "with_joins" if joining else "without_joins"
+        out[mode] = {
+            "joins": joins,
+            "joins_without_the_true_cut_inside": misses,
+            "wrong_reuse_s_outside_crossfades": round(wrong, 2),
+            "saved_s": round(saved, 2),
+        }
+    return out
+
+
+def _overlaps(a: sm.SharedSpan, b: sm.SharedSpan) -> bool:
+    return a.start_s < b.end_s and b.start_s < a.end_s
 
 
 def probe_short_tier(
     codes: dict[Path, Any],
     negatives: list[Negative],
-    pieces: list[tuple[Path, Any, list[tuple[float, float, Path, float]]]],
+    pieces: list[tuple[Path, Any, list[tuple[float, float, Path, float]], Joinable]],
 ) -> list[dict[str, Any]]:
     """Per rule: the share of the short pieces' seconds verified at the right offset, the
     seconds verified at a wrong one (in the pieces and in every negative), and the longest
@@ -187,7 +264,7 @@ def probe_short_tier(
         with rule(**constants):
             shared = covered = wrong = 0.0
             longest: list[Any] = [0.0, None]
-            for clip, q, truth in pieces:
+            for clip, q, truth, _ in pieces:
                 for a, b, c, off in truth:
                     if c != clip:
                         continue
@@ -217,14 +294,14 @@ def probe_short_tier(
 
 def index_recall(
     codes: dict[Path, Any],
-    pieces: list[tuple[Path, Any, list[tuple[float, float, Path, float]]]],
+    pieces: list[tuple[Path, Any, list[tuple[float, float, Path, float]], Joinable]],
     query_hop: int,
 ) -> float:
     """Share of the short pieces' seconds whose source the span index proposes near the
     true offset (one posting sharing a bucket with a query window, within FIND_RADIUS),
     with query windows every ``query_hop`` samples."""
     shared = found = 0.0
-    for clip, q, truth in pieces:
+    for clip, q, truth, _ in pieces:
         source = codes[clip]
         posts = [
             (b, span_index.window_code(source[b : b + span_index._WINDOW]))
@@ -266,13 +343,18 @@ def main() -> None:
     started = time.time()
     clips = sorted(p for p in CLIPS.iterdir() if p.suffix in {".mp4", ".mkv", ".mov"})
     durations = {c: probe(c)[3] for c in clips}
-    codes = {c: fingerprint_video(c).span_codes for c in clips}
+    stored = {c: fingerprint_video(c) for c in clips}
+    codes = {c: fp.span_codes for c, fp in stored.items()}
+    periods = {c: fp.duration_s / max(1, fp.frames) for c, fp in stored.items()}
     positives: list[dict[str, Any]] = []
     negatives: list[dict[str, Any]] = []
     tier_runs: dict[float, list[Any]] = {limit: [0.0, None, None] for limit in TIER_LIMITS}
     with tempfile.TemporaryDirectory(prefix="span-eval-") as tmp:
+        joinable: list[Joinable] = []
         for v in variants(clips, durations, Path(tmp), seed=13):
-            q = fingerprint_video(v.path).span_codes
+            fp = fingerprint_video(v.path)
+            q = fp.span_codes
+            joinable.append((q, fp.duration_s, fp.duration_s / max(1, fp.frames), frame_truth(v)))
             for clip in {p.clip for p in v.pieces}:
                 truth = [(s, e, off) for s, e, c, off in v.truth() if c == clip]
                 spans: list[sm.SharedSpan] = []
@@ -361,6 +443,8 @@ def main() -> None:
             for hop in (span_index._QUERY_HOP, 2)  # in force, and a denser query grid
         }
         print("index recall of short pieces", recall, flush=True)
+        joins = cut_join_check(codes, periods, durations, joinable + [p[3] for p in pieces])
+        print("cut joins", joins, flush=True)
     shared = sum(float(p["shared_s"]) for p in positives)
     result = {
         "constants": {
@@ -385,6 +469,9 @@ def main() -> None:
         # Would a shorter minimum be safe (0003)? Short pieces covered vs wrong seconds.
         "short_tier_probe": short_tier,
         "index_recall_short_pieces": recall,
+        # Spans joined at a cut without the GPU (cache.cut_joins), on every variant above
+        # with each clip stored: the true cut inside each crossfade, nothing wrong outside.
+        "cut_joins": joins,
         "wall_s": round(time.time() - started, 1),
     }
     out = REPO / "bench" / "results" / "span_eval.json"

@@ -7,6 +7,7 @@ clips, or between non-overlapping stretches of one long static-camera clip.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import urllib.request
 import wave
@@ -98,9 +99,21 @@ def _check_partial(
     # either way the frames must be the dog's frames at the same dog time.
     new = _audio(stack, entry["audio_key"])
     known = stored["known"]
-    for span in composed["spans"]:
+    spans = composed["spans"]
+    # Two spans joined at a cut overlap by its crossfade (cache.cut_joins): the cut lies
+    # inside it, so each span's own frames are the rest.
+    fades = [
+        (b["start_s"], a["end_s"])
+        for a, b in itertools.pairwise(spans)
+        if b["start_s"] < a["end_s"]
+    ]
+    for span in spans:
         src = _audio(stack, span["source_audio"])
         assert span["source"] in known, span
+        own = (
+            max([span["start_s"], *(hi for lo, hi in fades if lo == span["start_s"])]),
+            min([span["end_s"], *(lo for lo, hi in fades if hi == span["end_s"])]),
+        )
         at = span["start_s"] + span["source_offset_s"]
         dog_offset = [
             span["source_offset_s"] + off
@@ -108,18 +121,18 @@ def _check_partial(
             if s - 0.05 <= at < e
         ]
         assert any(
-            s - 0.05 <= span["start_s"]
-            and span["end_s"] <= e + 0.05
+            s - 0.05 <= own[0]
+            and own[1] <= e + 0.05
             and any(abs(d - off) <= 0.08 for d in dog_offset)
             for s, e, off in truth
         ), (span, truth, dog_offset)
-        # Sample for sample wherever nothing was generated over it (the crossfades lie
-        # inside the generated spans: their margins, widened to the model's shortest).
+        # Sample for sample away from the crossfades: those inside the generated spans
+        # (their margins, widened to the model's shortest) and those at joined cuts.
         lo, hi = round(span["start_s"] * RATE), round(span["end_s"] * RATE)
         shift = round(span["source_offset_s"] * RATE)
         hi = min(hi, len(src) - shift, len(new))
         copied = np.ones(hi - lo, dtype=bool)
-        for a, b in generated:
+        for a, b in [*generated, *fades]:
             copied[max(0, round(a * RATE) - lo) : max(0, round(b * RATE) - lo)] = False
         assert copied.sum() > RATE  # more than a second copied verbatim
         assert np.array_equal(new[lo:hi][copied], src[lo + shift : hi + shift][copied])
@@ -161,8 +174,14 @@ def test_trimmed_extended_and_recut_uploads_reuse_the_shared_seconds(
     composed = _check_partial(
         local_stack, stored, result, asked, [(0.0, first, 4.8), (first, first + 4.8, -first)]
     )
-    assert len(composed["spans"]) == 2
+    spans = composed["spans"]
+    assert len(spans) == 2
     assert result["details"]["reuse_share"] >= 0.75
+    if spans[1]["start_s"] < spans[0]["end_s"]:  # joined at the cut, nothing generated there
+        # (nominal piece lengths: the file's cut lies within a frame of them)
+        assert spans[1]["start_s"] - 0.04 <= first <= spans[0]["end_s"] + 0.04, spans
+        gaps = composed["generated"]
+        assert all(b <= spans[1]["start_s"] or a >= spans[0]["end_s"] for a, b in gaps)
 
 
 def result_duration(composed: dict[str, Any], stack: StackInfo, result: dict[str, Any]) -> float:

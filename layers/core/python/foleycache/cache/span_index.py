@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -100,6 +100,9 @@ class Found:
 
     entry: CacheEntry
     spans: tuple[SharedSpan, ...]
+    #: The stored video's span codes (where two spans meet at a cut, ``cut_joins``).
+    codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64), compare=False)
+    frame_s: float = 0.0  # its frame period
 
 
 class SpanIndex(IndexedLookup):
@@ -175,7 +178,9 @@ class SpanIndex(IndexedLookup):
                 entry = entry or self._sound_of(other_key, known)
                 if entry is None:
                     continue
-                out.append(Found(entry, tuple(sorted(spans, key=lambda s: s.start_s))))
+                spans.sort(key=lambda s: s.start_s)
+                frame_s = stored.duration_s / max(1, stored.frames)
+                out.append(Found(entry, tuple(spans), stored.span_codes, frame_s))
             else:
                 self.metrics.emit(M.SPAN_REJECTED)
                 log.info("span candidate %s not verified", other_key)

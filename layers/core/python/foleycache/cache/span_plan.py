@@ -5,14 +5,19 @@ to what no longer span covers, kept if it still lasts ``SHORT_SPAN_S`` (the shor
 verification accepts). Every uncovered gap is generated with ``MARGIN_S`` of context on
 both sides (into the reused spans, clipped to the video); the margin is also where the
 generated and the reused sound crossfade, so a reused span is copied sample for sample
-everywhere but in its margins.
+everywhere but in its margins. Two spans that meet at a clean picture cut are joined
+there without the GPU (``cut_joins``), crossfaded over the 0.1 s in which the cut lies.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import itertools
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
+
+from foleycache.cache import cut_joins
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_index import Found
 from foleycache.fingerprint.span_match import SHORT_SPAN_S, SharedSpan
@@ -91,35 +96,52 @@ class SpanPlan:
 
 
 def plan_spans(
-    duration_s: float, found: list[Found], min_span_s: float = SHORT_SPAN_S, samples: int = 0
+    duration_s: float,
+    found: list[Found],
+    min_span_s: float = SHORT_SPAN_S,
+    samples: int = 0,
+    query: np.ndarray | None = None,
+    frame_s: float = 0.0,
 ) -> SpanPlan | None:
     """The plan, or None when nothing worth reusing was verified. (``min_span_s`` is for
     the replay's ceiling: what these rules save if every shared stretch of that length
-    were verified.)"""
+    were verified.) With the new video's span codes (``query``) and frame period, spans
+    that meet at a clean cut are joined there (``cut_joins``) instead of generated."""
     candidates = sorted(
-        ((span, item.entry) for item in found for span in item.spans),
+        ((span, item) for item in found for span in item.spans),
         key=lambda pair: -pair[0].duration_s,
     )
-    chosen: list[ReusedSpan] = []
-    for span, entry in candidates:
+    # Every verified span as the plan would reuse it, longest first.
+    planned: list[_Planned] = []
+    for span, item in candidates:
         start = span.start_s + (GUARD_S if span.start_s > 0 else 0.0)
-        end = min(_to_the_end(span, entry, duration_s, samples), duration_s)
+        end = min(_to_the_end(span, item.entry, duration_s, samples), duration_s)
         end -= GUARD_S if end < duration_s else 0.0
-        for other in chosen:  # trim to what the longer spans left uncovered
+        reused = ReusedSpan(start, end, str(item.entry.key), item.entry.audio_key, span.offset_s)
+        sound = (-span.offset_s, item.entry.duration_s - span.offset_s)
+        planned.append((reused, cut_joins.Side(item.codes, *sound, item.frame_s)))
+    chosen: list[_Planned] = []
+    for reused, side in planned:
+        start, end = reused.start_s, reused.end_s
+        for other, _ in chosen:  # trim to what the longer spans left uncovered
             if other.start_s <= start < other.end_s:
                 start = other.end_s
             if other.start_s < end <= other.end_s:
                 end = other.start_s
-        if end - start < min_span_s or any(o.start_s < end and start < o.end_s for o in chosen):
+        if end - start < min_span_s or any(o.start_s < end and start < o.end_s for o, _ in chosen):
             continue
-        chosen.append(ReusedSpan(start, end, str(entry.key), entry.audio_key, span.offset_s))
+        chosen.append((replace(reused, start_s=start, end_s=end), side))
     if not chosen:
         return None
-    chosen.sort(key=lambda r: r.start_s)
+    chosen.sort(key=lambda pair: pair[0].start_s)
+    codes = query if query is not None else np.zeros(0, np.uint64)
+    joined = _join_at_cuts(chosen, planned, codes, frame_s)
     gaps: list[tuple[float, float]] = []
     at = 0.0
-    for i, r in enumerate(chosen):
-        if r.start_s > at:
+    for i, (r, _) in enumerate(chosen):
+        if i > 0 and joined[i - 1]:
+            pass  # crossfaded at the cut: nothing to generate
+        elif r.start_s > at:
             gaps.append((at, r.start_s))
         elif i > 0:
             gaps.append((r.start_s, r.start_s))  # two spans meet: bridge the join
@@ -134,8 +156,43 @@ def plan_spans(
             generate[-1] = (generate[-1][0], max(generate[-1][1], hi))
         else:
             generate.append((lo, hi))
-    plan = SpanPlan(duration_s, tuple(chosen), _widened(generate, duration_s))
+    plan = SpanPlan(duration_s, tuple(r for r, _ in chosen), _widened(generate, duration_s))
     return plan if plan.generated_s < duration_s else None
+
+
+_Planned = tuple[ReusedSpan, cut_joins.Side]
+
+
+def _join_at_cuts(
+    chosen: list[_Planned], planned: list[_Planned], query: np.ndarray, frame_s: float
+) -> list[bool]:
+    """Join neighbouring chosen spans at the cut between them where ``cut_joins`` finds a
+    clean one (in place); which pairs were joined. Either side may take its sound from
+    another stored video verified from the side's far end to near the cut: the first
+    choice may be an upload with the same intro, whose own cut falls under the
+    crossfade, where the intro's own source has none."""
+    joined = [False] * len(chosen)
+    for i in range(len(chosen) - 1):
+        (left, lside), (right, rside) = chosen[i], chosen[i + 1]
+        lefts = [chosen[i]]
+        if not (i and joined[i - 1]):  # a side joined at its other end keeps its source
+            lefts += [
+                (replace(o, start_s=left.start_s, end_s=min(o.end_s, left.end_s)), side)
+                for o, side in planned
+                if o.source != left.source and o.start_s <= left.start_s + 1e-6 < o.end_s
+            ]
+        rights = [chosen[i + 1]] + [
+            (replace(o, start_s=max(o.start_s, right.start_s), end_s=right.end_s), side)
+            for o, side in planned
+            if o.source != right.source and o.start_s < right.end_s <= o.end_s + 1e-6
+        ]
+        for (left, lside), (right, rside) in itertools.product(lefts, rights):
+            cut = cut_joins.join(left, right, query, (lside, rside), frame_s)
+            if cut is not None:
+                chosen[i], chosen[i + 1] = (cut[0], lside), (cut[1], rside)
+                joined[i] = True
+                break
+    return joined
 
 
 def _to_the_end(span: SharedSpan, entry: CacheEntry, duration_s: float, samples: int) -> float:

@@ -9,7 +9,8 @@ full run, and the entry it commits is a normal entry (whole-video reusable) whos
 
 Reused spans are copied sample for sample (16-bit PCM, no resampling or gain); the
 generated sound replaces them only inside the margins, where the two are joined by the
-same equal-power crossfade the windows of one run use.
+same equal-power crossfade the windows of one run use; two spans joined at a cut are
+crossfaded the same way over their overlap.
 """
 
 from __future__ import annotations
@@ -62,18 +63,31 @@ def write_pcm(samples: np.ndarray, rate: int) -> bytes:
 def compose(
     plan: SpanPlan, sources: dict[str, np.ndarray], generated: np.ndarray | None, total: int
 ) -> np.ndarray:
-    """The new track (int16, ``total`` samples): reused spans copied, generated spans laid
-    over them with equal-power crossfades inside the margins."""
+    """The new track (int16, ``total`` samples): reused spans copied (crossfaded where two
+    overlap at a cut), generated spans laid over them with equal-power crossfades inside
+    the margins."""
     out = np.zeros(total, dtype=np.float64)
     reused = np.zeros(total, dtype=bool)
+    previous_end = 0
     for span in plan.reused:
         lo, hi = _samples(span.start_s, total), _samples(span.end_s, total)
+        # Spans joined at a cut overlap by its crossfade (``cut_joins``): the earlier sound
+        # fades out and this one in over the whole overlap, also where a source's sound
+        # begins or ends inside it.
+        fade = max(0, min(hi, previous_end) - lo)
+        fade_in, fade_out = equal_power_gains(fade)
+        out[lo : lo + fade] *= fade_out
+        gain = np.concatenate([fade_in, np.ones(hi - lo - fade)])
         src = sources[span.source_audio]
         shift = round(span.offset_s * SAMPLE_RATE)
         a, b = max(lo, -shift), min(hi, len(src) - shift)
         if b > a:
-            out[a:b] = src[a + shift : b + shift]
+            new = src[a + shift : b + shift] * gain[a - lo : b - lo]
+            mixed = min(b, lo + fade)  # inside the fade, both sounds sum
+            out[a:mixed] += new[: max(0, mixed - a)]
+            out[max(a, mixed) : b] = new[max(0, mixed - a) :]
             reused[a:b] = True
+        previous_end = hi
     if plan.generate:
         if generated is None or len(generated) < total:
             raise InferenceFailed("the generated spans are missing or shorter than the video")

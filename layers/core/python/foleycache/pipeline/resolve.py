@@ -250,7 +250,13 @@ def _spans(
         return missed
     found = index.find(state.entry_key(), fingerprint)
     plan = (
-        plan_spans(fingerprint.duration_s, found, samples=len(fingerprint.span_codes))
+        plan_spans(
+            fingerprint.duration_s,
+            found,
+            samples=len(fingerprint.span_codes),
+            query=fingerprint.span_codes,
+            frame_s=fingerprint.duration_s / max(1, fingerprint.frames),
+        )
         if found
         else None
     )

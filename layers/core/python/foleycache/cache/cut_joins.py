@@ -1,0 +1,183 @@
+"""Join two reused spans at the picture cut between them, without asking the GPU.
+
+Why: at a cut of a re-cut upload (two segments swapped, the usual intro in front) both
+sides are verified, and only the few samples around the cut are not: their motion half
+carries the cut, and the plan guards span ends. The plan used to generate that gap with
+margins and the model's shortest span (0.7-0.9 s of GPU per cut) although the sound on
+each side of a cut is the stored sound of that side's frames, exactly what a sound
+editor cuts on a picture cut.
+
+What decides where the cut is: every span sample between the two spans' planned ends
+must be told apart by its picture, as one side's frame and not the other's (picture
+half within ``MAX_PICTURE_H`` of one source at its verified offset and beyond it from
+the other's, or the other has no such moment), moving in both files, and, away from the
+cut, with matching motion; the labels must switch once (left, then right). A still
+sample, a sample like both or like neither (a dissolve, a flash of other footage, one
+empty road joined to another) leaves the gap to the GPU as before.
+
+Where the sound switches: the span sample at instant ``t`` holds the first frame shown
+at or after ``t``, so with the last left sample at ``t1`` and the first right one at
+``t2 = t1 + 0.1 s``, the first frame after the cut starts in ``[t1 + f, t2 + f)`` (``f``
+one frame period). The two stored sounds are crossfaded over exactly that interval (the
+equal-power gains of every join): outside it each frame has its own side's sound, and
+the switch lies within 50 ms of the cut. Measurements: docs/decisions/0003-span-reuse.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from foleycache.fingerprint.hashing import hamming_many
+from foleycache.fingerprint.span_match import MAX_MOTION_H, MAX_PICTURE_H
+from foleycache.fingerprint.spans import MOTION_LAG, SPAN_FPS, STILL, motion_half, picture_half
+
+if TYPE_CHECKING:  # span_plan imports this module
+    from foleycache.cache.span_plan import ReusedSpan
+
+#: Longest stretch between two planned spans that a join may bridge: the gaps at the
+#: replay's cuts are 0.2-0.42 s (guards included); longer is no longer "one cut".
+JOIN_MAX_S = 0.6
+#: Where the left source's sound ends and the right one's starts at the cut (both pieces
+#: are a stored video's own first or last frames), the two offsets' errors (10 ms steps,
+#: measured within 49 ms) can leave a few milliseconds between them: silent, as the end
+#: of a track may be (``span_plan.END_SLACK_S``), up to one 25 fps frame.
+MAX_HOLE_S = 0.04
+
+
+@dataclass(frozen=True)
+class Side:
+    """One reused span's stored video, as the join needs it."""
+
+    codes: np.ndarray  # its span codes
+    sound_start_s: float  # where its sound starts and ends, in the new video's time
+    sound_end_s: float
+    frame_s: float = 0.0  # its frame period (0: unknown, each sample's frame at its instant)
+
+
+def join(
+    left: ReusedSpan,
+    right: ReusedSpan,
+    query: np.ndarray,
+    sides: tuple[Side, Side],
+    frame_s: float,
+) -> tuple[ReusedSpan, ReusedSpan] | None:
+    """``left`` and ``right`` overlapping by the crossfade at the cut between them, or
+    None when the samples between them do not show a single clean cut."""
+    if not (len(query) and len(sides[0].codes) and len(sides[1].codes)) or frame_s <= 0.0:
+        return None
+    if not 0.0 <= right.start_s - left.end_s <= JOIN_MAX_S:
+        return None
+    first = int(np.ceil(left.end_s * SPAN_FPS - 1e-6))
+    stop = int(np.ceil(right.start_s * SPAN_FPS - 1e-6))
+    labels = [_label(k, query, left, right, sides) for k in range(first, min(stop, len(query)))]
+    if not labels or None in labels:
+        return None
+    switch = labels.index(1) if 1 in labels else len(labels)
+    if any(labels[i] != 0 for i in range(switch)) or any(x != 1 for x in labels[switch:]):
+        return None
+    if not _motion_agrees(first, switch, len(labels), query, left, right, sides):
+        return None
+    last_left = first + switch - 1  # the last left sample (or the one before the gap)
+    fade = (
+        (last_left + frame_s * SPAN_FPS) / SPAN_FPS,
+        (last_left + 1 + frame_s * SPAN_FPS) / SPAN_FPS,
+    )
+    (lside, rside) = sides
+    if (
+        fade[0] <= left.start_s
+        or fade[1] >= right.end_s
+        # Each side's sound reaches the fade, and together they leave no hole in it but
+        # where both sources end and start at the cut, within the offsets' precision.
+        or lside.sound_end_s < fade[0]
+        or rside.sound_start_s > fade[1]
+        or lside.sound_end_s < rside.sound_start_s - MAX_HOLE_S
+        # Under the fade, each side's sound is its own footage's: its source shows no cut
+        # there (a stored upload with the same intro cuts where this one does).
+        or not _continuous(lside, left, query, last_left, fade)
+        or not _continuous(rside, right, query, last_left + 1, fade)
+    ):
+        return None
+    return replace(left, end_s=fade[1]), replace(right, start_s=fade[0])
+
+
+def _continuous(
+    side: Side, span: ReusedSpan, query: np.ndarray, anchor: int, fade: tuple[float, float]
+) -> bool:
+    """The stored video shows this side's footage through the fade: from the moment of
+    query sample ``anchor`` (this side's sample next to the cut) to the sample whose
+    frame lasts to the fade's far end (a sample's frame starts within one of the stored
+    video's frame periods after its instant). Samples at the moments of this side's query
+    samples show the same picture; those past the cut, where the query shows the other
+    side, show no picture jump (over ``MAX_PICTURE_H``) from their neighbour towards
+    ``anchor`` (a stored upload with the same intro cuts where this one does)."""
+    shift, lasts = span.offset_s * SPAN_FPS, side.frame_s * SPAN_FPS
+    at = round(anchor + shift)
+    left = anchor <= fade[0] * SPAN_FPS
+    if left:
+        lo, hi = at, int(np.ceil(fade[1] * SPAN_FPS + shift - lasts - 1e-6))
+    else:
+        lo, hi = int(np.floor(fade[0] * SPAN_FPS + shift - lasts + 1e-6)), at
+    toward = -1 if left else 1
+    for j in range(max(0, lo), min(len(side.codes) - 1, hi) + 1):
+        k = round(j - shift)
+        if (k - anchor) * toward >= 0 and 0 <= k < len(query):
+            other = query[k : k + 1]  # this side's own frame in the new video
+        elif 0 <= j + toward < len(side.codes):
+            other = side.codes[j + toward : j + toward + 1]
+        else:
+            continue
+        if int(hamming_many(picture_half(side.codes[j : j + 1]), picture_half(other))[0]) > (
+            MAX_PICTURE_H
+        ):
+            return False
+    return True
+
+
+def _distances(k: int, query: np.ndarray, span: ReusedSpan, side: Side) -> tuple[int, int] | None:
+    """(picture, motion) bits of query sample ``k`` against the stored moment it would be
+    at ``span``'s offset (motion 99 when either is still), or None where there is none."""
+    j = round(k + span.offset_s * SPAN_FPS)
+    if not 0 <= j < len(side.codes):
+        return None
+    q, s = query[k : k + 1], side.codes[j : j + 1]
+    picture = int(hamming_many(picture_half(q), picture_half(s))[0])
+    still = int(motion_half(q)[0]) == STILL or int(motion_half(s)[0]) == STILL
+    motion = 99 if still else int(hamming_many(motion_half(q), motion_half(s))[0])
+    return picture, motion
+
+
+def _label(
+    k: int, query: np.ndarray, left: ReusedSpan, right: ReusedSpan, sides: tuple[Side, Side]
+) -> int | None:
+    """0 (a left frame), 1 (a right frame) or None (still, like both, like neither)."""
+    if int(motion_half(query[k : k + 1])[0]) == STILL:
+        return None
+    d = (_distances(k, query, left, sides[0]), _distances(k, query, right, sides[1]))
+    like = [x is not None and x[0] <= MAX_PICTURE_H for x in d]
+    if like[0] == like[1]:
+        return None
+    return 0 if like[0] else 1
+
+
+def _motion_agrees(
+    first: int,
+    switch: int,
+    n: int,
+    query: np.ndarray,
+    left: ReusedSpan,
+    right: ReusedSpan,
+    sides: tuple[Side, Side],
+) -> bool:
+    """Left samples, and right samples ``MOTION_LAG`` after the cut (before that, the
+    query's motion half compares frames across the cut), move as their side's do."""
+    for i in range(n):
+        if switch <= i < switch + MOTION_LAG:
+            continue
+        span, side = (left, sides[0]) if i < switch else (right, sides[1])
+        d = _distances(first + i, query, span, side)
+        if d is None or d[1] > MAX_MOTION_H:
+            return False
+    return True

@@ -1,0 +1,160 @@
+"""Two reused spans joined at the picture cut between them (``cache.cut_joins``): on
+synthetic span codes where every sample's side is known, then in the composition."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from foleycache.cache.cut_joins import JOIN_MAX_S, MAX_HOLE_S
+from foleycache.cache.entry import CacheEntry
+from foleycache.cache.span_index import Found
+from foleycache.cache.span_plan import ReusedSpan, SpanPlan, plan_spans
+from foleycache.core.keys import CacheKey
+from foleycache.fingerprint.span_match import SharedSpan
+from foleycache.fingerprint.spans import STILL
+from foleycache.media.crossfade import equal_power_gains
+from foleycache.pipeline.compose import compose
+
+RATE = 48_000
+FRAME_S = 0.04  # 25 fps
+CUT = 40  # the new video's first sample of the right footage (4.0 s)
+
+
+def footage(seed: int, n: int) -> np.ndarray:
+    """Span codes of one shot: a picture that changes by a bit or two per sample, and a
+    motion hash of its own per sample (another seed: another shot, ~16 bits away)."""
+    rng = np.random.default_rng(seed)
+    base = int(rng.integers(1, 2**31))
+    pictures = np.array([base ^ (1 << (i % 3)) for i in range(n)], dtype=np.uint64)
+    motions = rng.integers(1, 2**32, n, dtype=np.uint64)
+    out: np.ndarray = (pictures << np.uint64(32)) | motions
+    return out
+
+
+def entry(name: str, duration_s: float) -> CacheEntry:
+    key = CacheKey.for_request(name * 16, "rain", "foley-ref-1", 3)
+    return CacheEntry(key, f"{name}.wav", duration_s, RATE, {}, 0)
+
+
+class Cut:
+    """The new video: samples 0-39 are A's 0-39, samples 40-79 are B's 20-59 (offset
+    -2.0 s); the motion half of the two samples after the cut compares across it."""
+
+    def __init__(self) -> None:
+        self.a, self.b = footage(1, 60), footage(2, 60)
+        self.query = np.concatenate([self.a[:CUT], self.b[20:60]])
+        rng = np.random.default_rng(3)
+        for k in (CUT, CUT + 1):
+            self.query[k] = (self.query[k] >> np.uint64(32) << np.uint64(32)) | np.uint64(
+                rng.integers(1, 2**32)
+            )
+        self.a_entry, self.b_entry = entry("a", 6.0), entry("b", 6.0)
+
+    def found(self) -> list[Found]:
+        # As verification reports them: the right one starts after the two mixed samples.
+        return [
+            Found(self.a_entry, (SharedSpan(0.0, 4.0, 0.0, 1.0, 0.0),), self.a),
+            Found(self.b_entry, (SharedSpan(4.2, 8.0, -2.0, 1.0, 0.0),), self.b),
+        ]
+
+    def plan(self, found: list[Found] | None = None, query: bool = True) -> SpanPlan:
+        plan = plan_spans(
+            8.0,
+            self.found() if found is None else found,
+            samples=len(self.query),
+            query=self.query if query else None,
+            frame_s=FRAME_S,
+        )
+        assert plan is not None
+        return plan
+
+
+def joined(plan: SpanPlan) -> tuple[float, float] | None:
+    left, right = plan.reused
+    return (right.start_s, left.end_s) if right.start_s < left.end_s else None
+
+
+def test_spans_meeting_at_a_clean_cut_are_joined_there_without_the_gpu() -> None:
+    cut = Cut()
+    plan = cut.plan()
+    assert plan.generate == () and plan.reuse_share == 1.0
+    # The last left sample is 3.9 s, the first right one 4.0 s: the first right frame
+    # starts one frame period after the one, and before one after the other.
+    assert joined(plan) == pytest.approx((3.9 + FRAME_S, 4.0 + FRAME_S))
+    assert [r.source for r in plan.reused] == [str(cut.a_entry.key), str(cut.b_entry.key)]
+    # Without the new video's codes (a record from before), the gap is generated as ever.
+    old = cut.plan(query=False)
+    assert joined(old) is None and len(old.generate) == 1
+    assert old.generate[0][0] < 4.0 < old.generate[0][1]
+
+
+def test_a_sample_like_both_sides_or_still_leaves_the_cut_to_the_gpu() -> None:
+    cut = Cut()
+    cut.a[CUT] = cut.b[20]  # A's source shows B's picture there too: no telling apart
+    assert joined(cut.plan()) is None
+    cut = Cut()
+    cut.query[CUT + 1] = cut.query[CUT + 1] >> np.uint64(32) << np.uint64(32) | np.uint64(STILL)
+    assert joined(cut.plan()) is None
+    cut = Cut()  # a sample like neither (a flash of other footage)
+    cut.query[CUT + 1] = footage(9, 1)[0]
+    assert joined(cut.plan()) is None
+
+
+def test_a_source_that_cuts_under_the_crossfade_does_not_lend_it_but_another_may() -> None:
+    cut = Cut()
+    cut.a = np.concatenate([cut.a[:CUT], footage(7, 20)])  # stored with another end card
+    plan = cut.plan()
+    assert joined(plan) is None and len(plan.generate) == 1
+    # Another stored video with A's footage past the cut (its own upload) lends instead.
+    own = entry("c", 6.0)
+    found = [*cut.found(), Found(own, (SharedSpan(0.0, 4.0, 0.0, 1.0, 0.0),), footage(1, 60))]
+    plan = cut.plan(found)
+    assert joined(plan) is not None and plan.generate == ()
+    assert plan.reused[0].source == str(own.key)
+
+
+def test_sounds_that_end_and_start_at_the_cut_may_leave_a_frame_between() -> None:
+    """Both pieces are a stored video's own last and first frames: the two sounds end and
+    start at the cut, as far apart as the offsets' errors put them."""
+    cut = Cut()
+    b_own = cut.b[20:]  # B's upload starts with the frames that follow the cut here
+    found = cut.found()
+    found[1] = Found(cut.b_entry, (SharedSpan(4.2, 8.0, -4.0, 1.0, 0.0),), b_own)
+    for a_end, joins in ((4.0 - MAX_HOLE_S + 0.01, True), (4.0 - MAX_HOLE_S - 0.01, False)):
+        a_entry = dataclasses.replace(cut.a_entry, duration_s=a_end)
+        found[0] = Found(a_entry, (SharedSpan(0.0, 4.0, 0.0, 1.0, 0.0),), cut.a[:CUT])
+        assert (joined(cut.plan(found)) is not None) is joins, a_end
+
+
+def test_a_gap_longer_than_one_cut_is_not_joined() -> None:
+    cut = Cut()
+    found = cut.found()
+    late = 4.2 + JOIN_MAX_S  # verification found the right footage only later
+    found[1] = Found(cut.b_entry, (SharedSpan(late, 8.0, -2.0, 1.0, 0.0),), cut.b)
+    assert joined(cut.plan(found)) is None
+
+
+def test_spans_joined_at_a_cut_are_crossfaded_over_their_overlap_only() -> None:
+    a = np.full(10 * RATE, 1000, dtype=np.int16)
+    b = np.full(10 * RATE, -2000, dtype=np.int16)
+    plan = SpanPlan(
+        4.0, (ReusedSpan(0.0, 2.1, "a", "a", 0.0), ReusedSpan(2.0, 4.0, "b", "b", 1.0)), ()
+    )
+    out = compose(plan, {"a": a, "b": b}, None, 4 * RATE)
+    lo, hi = 2 * RATE, round(2.1 * RATE)
+    assert np.all(out[:lo] == 1000) and np.all(out[hi:] == -2000)
+    fade_in, fade_out = equal_power_gains(hi - lo)
+    assert np.array_equal(out[lo:hi], np.round(1000 * fade_out - 2000 * fade_in).astype(np.int16))
+    # The right source's sound starts inside the fade (its offset puts its first sample
+    # at 2.05 s): the left one still fades out over the whole fade, never at full level
+    # past the fade's start.
+    plan = SpanPlan(
+        4.0, (ReusedSpan(0.0, 2.1, "a", "a", 0.0), ReusedSpan(2.0, 4.0, "b", "b", -2.05)), ()
+    )
+    out = compose(plan, {"a": a, "b": b}, None, 4 * RATE)
+    alone = round(0.05 * RATE)
+    assert np.array_equal(out[lo : lo + alone], np.round(1000 * fade_out[:alone]).astype(np.int16))
+    assert np.all(out[hi:] == -2000)
