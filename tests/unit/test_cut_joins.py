@@ -1,5 +1,6 @@
-"""Two reused spans joined at the picture cut between them (``cache.cut_joins``): on
-synthetic span codes where every sample's side is known, then in the composition."""
+"""Two reused spans joined at the picture cut between them (``cache.cut_joins``), and the
+context of a generated gap that begins with a cut: on synthetic span codes where every
+sample's side is known, then in the composition."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from foleycache.cache.cut_joins import JOIN_MAX_S, MAX_HOLE_S
+from foleycache.cache.cut_joins import JOIN_MAX_S, MAX_HOLE_S, Side, gap_begins_at_cut
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_index import Found
-from foleycache.cache.span_plan import ReusedSpan, SpanPlan, plan_spans
+from foleycache.cache.span_plan import CUT_MARGIN_S, MARGIN_S, ReusedSpan, SpanPlan, plan_spans
 from foleycache.core.keys import CacheKey
 from foleycache.fingerprint.span_match import SharedSpan
 from foleycache.fingerprint.spans import STILL
@@ -158,3 +159,36 @@ def test_spans_joined_at_a_cut_are_crossfaded_over_their_overlap_only() -> None:
     alone = round(0.05 * RATE)
     assert np.array_equal(out[lo : lo + alone], np.round(1000 * fade_out[:alone]).astype(np.int16))
     assert np.all(out[hi:] == -2000)
+
+
+def test_a_gap_that_begins_with_a_cut_gets_only_the_cuts_crossfade_as_context() -> None:
+    a = footage(1, 60)
+    # Other footage after the span: the new video jumps where A's footage stops.
+    query = np.concatenate([a[:40], footage(4, 30)])
+    span = ReusedSpan(0.0, 3.9, "a", "a.wav", 0.0)
+    side = Side(a, 0.0, 6.0)
+    assert gap_begins_at_cut(span, side, query, trailing=True)
+    plan = plan_spans(
+        7.0,
+        [Found(entry("a", 6.0), (SharedSpan(0.0, 4.0, 0.0, 1, 0),), a)],
+        samples=70,
+        query=query,
+        frame_s=FRAME_S,
+    )
+    assert plan is not None and plan.generate[0][0] == pytest.approx(3.9 - CUT_MARGIN_S)
+    # The stored video ends but the shot goes on: no cut, the full margin of context.
+    query = a[:60].copy()
+    side = Side(a[:40], 0.0, 4.0)
+    assert not gap_begins_at_cut(span, side, query, trailing=True)
+    plan = plan_spans(
+        6.0,
+        [Found(entry("a", 4.0), (SharedSpan(0.0, 4.0, 0.0, 1, 0),), a[:40])],
+        samples=60,
+        query=query,
+        frame_s=FRAME_S,
+    )
+    assert plan is not None and plan.generate[0][0] == pytest.approx(3.9 - MARGIN_S)
+    # Before a span: other footage, then A's from its sample 10 on (the intro's case).
+    query = np.concatenate([footage(4, 20), a[10:50]])
+    span = ReusedSpan(2.1, 6.0, "a", "a.wav", -1.0)
+    assert gap_begins_at_cut(span, Side(a, 1.0, 7.0), query, trailing=False)

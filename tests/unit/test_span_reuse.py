@@ -13,7 +13,14 @@ import pytest
 from foleycache.cache import names
 from foleycache.cache.entry import CacheEntry
 from foleycache.cache.span_index import BLOCKS, MAX_QUERY_WINDOWS, MAX_VERIFIED, ranked
-from foleycache.cache.span_plan import GUARD_S, MARGIN_S, MIN_GENERATE_S, SpanPlan, plan_spans
+from foleycache.cache.span_plan import (
+    CUT_MARGIN_S,
+    GUARD_S,
+    MARGIN_S,
+    MIN_GENERATE_S,
+    SpanPlan,
+    plan_spans,
+)
 from foleycache.core.job import JobRecord, JobStatus
 from foleycache.core.keys import CacheKey
 from foleycache.core.lease import Lease
@@ -444,7 +451,8 @@ def test_a_partial_run_asks_only_for_the_uncovered_spans_and_is_finished_by_the_
     state = resolve.lookup(services, query_state(services, extended))
     assert state.next == "lease" and state.span_plan
     plan = SpanPlan.from_dict(state.span_plan)
-    edge = 3.0 + GUARD_S + MARGIN_S
+    # Other footage before the cut: the context reaches only over the cut's crossfade.
+    edge = 3.0 + GUARD_S + CUT_MARGIN_S
     assert [x for span in plan.generate for x in span] == pytest.approx([0.0, edge])
     lease = Lease(
         services.leases, names.lease_item(state.entry_key()), duration_s=60, clock=services.clock

@@ -181,3 +181,29 @@ def _motion_agrees(
         if d is None or d[1] > MAX_MOTION_H:
             return False
     return True
+
+
+def gap_begins_at_cut(span: ReusedSpan, side: Side, query: np.ndarray, trailing: bool) -> bool:
+    """Whether the new video cuts to other footage where the generated gap next to
+    ``span`` (after it, or before it) begins: going away from the span, the samples show
+    its stored footage, then one that neither does (picture beyond ``MAX_PICTURE_H`` at
+    the span's offset) nor looks like the sample before it (a jump in the new video
+    itself, not the stored video ending while the shot goes on), within ``JOIN_MAX_S``.
+    Nothing is reused differently: only the generated context shrinks."""
+    if not len(query) or not len(side.codes):
+        return False
+    step = 1 if trailing else -1
+    edge = span.end_s if trailing else span.start_s
+    k = int(np.ceil(edge * SPAN_FPS - 1e-6)) - (1 if trailing else 0)  # the span's sample
+    for _ in range(round(JOIN_MAX_S * SPAN_FPS) + 1):
+        if not (0 <= k < len(query) and 0 <= k + step < len(query)):
+            return False
+        here = _distances(k, query, span, side)
+        if here is None or here[0] > MAX_PICTURE_H:
+            return False
+        there = _distances(k + step, query, span, side)
+        if there is None or there[0] > MAX_PICTURE_H:
+            a, b = query[k : k + 1], query[k + step : k + step + 1]
+            return int(hamming_many(picture_half(a), picture_half(b))[0]) > MAX_PICTURE_H
+        k += step
+    return False

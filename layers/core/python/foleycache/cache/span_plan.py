@@ -25,6 +25,10 @@ from foleycache.fingerprint.spans import SPAN_FPS
 
 #: Context generated on each side of an uncovered gap; the crossfade lies inside it.
 MARGIN_S = 0.25
+#: Where the new video cuts to other footage at the gap's edge, the context is only the
+#: crossfade over the sample period in which the cut lies: frames across a cut carry no
+#: continuity for the sound to keep (``cut_joins.gap_begins_at_cut``).
+CUT_MARGIN_S = 1.0 / SPAN_FPS
 #: A verified span's end inside the video is pulled back by this much before planning:
 #: at a cut between two stretches of one scene, verification ran on for up to 0.08 s
 #: past the cut (bench/results/span_eval.json), and that sound must not be reused.
@@ -136,22 +140,29 @@ def plan_spans(
     chosen.sort(key=lambda pair: pair[0].start_s)
     codes = query if query is not None else np.zeros(0, np.uint64)
     joined = _join_at_cuts(chosen, planned, codes, frame_s)
-    gaps: list[tuple[float, float]] = []
-    at = 0.0
-    for i, (r, _) in enumerate(chosen):
+
+    # Each gap with the context generated into the reused sound on either side: the
+    # margin, or where the gap begins with a picture cut, just the crossfade at the cut.
+    def margin(placed: _Planned, trailing: bool) -> float:
+        at_cut = cut_joins.gap_begins_at_cut(*placed, codes, trailing)
+        return CUT_MARGIN_S if at_cut else MARGIN_S
+
+    gaps: list[tuple[float, float, float, float]] = []
+    at, after = 0.0, 0.0
+    for i, (r, side) in enumerate(chosen):
         if i > 0 and joined[i - 1]:
             pass  # crossfaded at the cut: nothing to generate
         elif r.start_s > at:
-            gaps.append((at, r.start_s))
+            gaps.append((at, r.start_s, after, margin((r, side), trailing=False)))
         elif i > 0:
-            gaps.append((r.start_s, r.start_s))  # two spans meet: bridge the join
-        at = r.end_s
+            gaps.append((r.start_s, r.start_s, MARGIN_S, MARGIN_S))  # two spans meet
+        at, after = r.end_s, margin((r, side), trailing=True) if r.end_s < duration_s else 0.0
     if at < duration_s:
-        gaps.append((at, duration_s))
+        gaps.append((at, duration_s, after, 0.0))
     generate: list[tuple[float, float]] = []
-    for a, b in gaps:
-        lo = 0.0 if a <= 0 else max(0.0, a - MARGIN_S)
-        hi = duration_s if b >= duration_s else min(duration_s, b + MARGIN_S)
+    for a, b, before_s, after_s in gaps:
+        lo = 0.0 if a <= 0 else max(0.0, a - before_s)
+        hi = duration_s if b >= duration_s else min(duration_s, b + after_s)
         if generate and lo <= generate[-1][1]:
             generate[-1] = (generate[-1][0], max(generate[-1][1], hi))
         else:
