@@ -153,8 +153,8 @@ def rule(**constants: float) -> Iterator[None]:
 
 
 Negative = tuple[str, Any, Any, bool]  # label, query codes, stored codes, same footage
-#: A variant's span codes, duration, frame period and frame-exact truth (``frame_truth``).
-Joinable = tuple[Any, float, float, list[tuple[float, float, Path, float]]]
+#: A variant's span codes, duration, frame lags and frame-exact truth (``frame_truth``).
+Joinable = tuple[Any, float, Any, list[tuple[float, float, Path, float]]]
 
 
 def short_pieces(
@@ -182,15 +182,14 @@ def short_pieces(
                 }[where]
                 v = make_variant("short", pieces, out / f"{clip.stem}-{length:g}-{where}.mp4")
                 fp = fingerprint_video(v.path)
-                frame_s = fp.duration_s / max(1, fp.frames)
-                joinable = (fp.span_codes, fp.duration_s, frame_s, frame_truth(v))
+                joinable = (fp.span_codes, fp.duration_s, fp.span_lags_s, frame_truth(v))
                 made.append((clip, fp.span_codes, v.truth(), joinable))
     return made
 
 
 def cut_join_check(
     codes: dict[Path, Any],
-    periods: dict[Path, float],
+    lags: dict[Path, Any],
     durations: dict[Path, float],
     variants: list[Joinable],
 ) -> dict[str, Any]:
@@ -202,7 +201,7 @@ def cut_join_check(
     out: dict[str, Any] = {"variants": len(variants)}
     for joining in (False, True):
         joins, misses, wrong, saved = 0, [], 0.0, 0.0
-        for q, duration, frame_s, truth in variants:
+        for q, duration, q_lags, truth in variants:
             found = []
             for clip in {c for _, _, c, _ in truth}:
                 spans: list[sm.SharedSpan] = []
@@ -213,11 +212,9 @@ def cut_join_check(
                 entry = SimpleNamespace(
                     key=clip.name, audio_key=clip.name, duration_s=durations[clip]
                 )
-                found.append(
-                    span_index.Found(cast(Any, entry), (*spans,), codes[clip], periods[clip])
-                )
+                found.append(span_index.Found(cast(Any, entry), (*spans,), codes[clip], lags[clip]))
             query = q if joining else None
-            plan = plan_spans(duration, found, samples=len(q), query=query, frame_s=frame_s)
+            plan = plan_spans(duration, found, samples=len(q), query=query, lags_s=q_lags)
             if plan is None:
                 continue
             cuts = [start for start, _, _, _ in truth[1:]]
@@ -345,7 +342,7 @@ def main() -> None:
     durations = {c: probe(c)[3] for c in clips}
     stored = {c: fingerprint_video(c) for c in clips}
     codes = {c: fp.span_codes for c, fp in stored.items()}
-    periods = {c: fp.duration_s / max(1, fp.frames) for c, fp in stored.items()}
+    lags = {c: fp.span_lags_s for c, fp in stored.items()}
     positives: list[dict[str, Any]] = []
     negatives: list[dict[str, Any]] = []
     tier_runs: dict[float, list[Any]] = {limit: [0.0, None, None] for limit in TIER_LIMITS}
@@ -354,7 +351,7 @@ def main() -> None:
         for v in variants(clips, durations, Path(tmp), seed=13):
             fp = fingerprint_video(v.path)
             q = fp.span_codes
-            joinable.append((q, fp.duration_s, fp.duration_s / max(1, fp.frames), frame_truth(v)))
+            joinable.append((q, fp.duration_s, fp.span_lags_s, frame_truth(v)))
             for clip in {p.clip for p in v.pieces}:
                 truth = [(s, e, off) for s, e, c, off in v.truth() if c == clip]
                 spans: list[sm.SharedSpan] = []
@@ -443,7 +440,7 @@ def main() -> None:
             for hop in (span_index._QUERY_HOP, 2)  # in force, and a denser query grid
         }
         print("index recall of short pieces", recall, flush=True)
-        joins = cut_join_check(codes, periods, durations, joinable + [p[3] for p in pieces])
+        joins = cut_join_check(codes, lags, durations, joinable + [p[3] for p in pieces])
         print("cut joins", joins, flush=True)
     shared = sum(float(p["shared_s"]) for p in positives)
     result = {

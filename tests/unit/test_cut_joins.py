@@ -20,8 +20,14 @@ from foleycache.media.crossfade import equal_power_gains
 from foleycache.pipeline.compose import compose
 
 RATE = 48_000
-FRAME_S = 0.04  # 25 fps
 CUT = 40  # the new video's first sample of the right footage (4.0 s)
+
+
+def lags25(n: int) -> np.ndarray:
+    """Frame lags of span samples at 25 fps: the first frame at or after k / 10 s."""
+    t = np.arange(n) / 10
+    out: np.ndarray = np.ceil(np.round(t / 0.04, 6)) * 0.04 - t
+    return out
 
 
 def footage(seed: int, n: int) -> np.ndarray:
@@ -52,13 +58,14 @@ class Cut:
             self.query[k] = (self.query[k] >> np.uint64(32) << np.uint64(32)) | np.uint64(
                 rng.integers(1, 2**32)
             )
+        self.lags = lags25(80)
         self.a_entry, self.b_entry = entry("a", 6.0), entry("b", 6.0)
 
     def found(self) -> list[Found]:
         # As verification reports them: the right one starts after the two mixed samples.
         return [
-            Found(self.a_entry, (SharedSpan(0.0, 4.0, 0.0, 1.0, 0.0),), self.a),
-            Found(self.b_entry, (SharedSpan(4.2, 8.0, -2.0, 1.0, 0.0),), self.b),
+            Found(self.a_entry, (SharedSpan(0.0, 4.0, 0.0, 1.0, 0.0),), self.a, lags25(60)),
+            Found(self.b_entry, (SharedSpan(4.2, 8.0, -2.0, 1.0, 0.0),), self.b, lags25(60)),
         ]
 
     def plan(self, found: list[Found] | None = None, query: bool = True) -> SpanPlan:
@@ -67,7 +74,7 @@ class Cut:
             self.found() if found is None else found,
             samples=len(self.query),
             query=self.query if query else None,
-            frame_s=FRAME_S,
+            lags_s=self.lags,
         )
         assert plan is not None
         return plan
@@ -82,9 +89,9 @@ def test_spans_meeting_at_a_clean_cut_are_joined_there_without_the_gpu() -> None
     cut = Cut()
     plan = cut.plan()
     assert plan.generate == () and plan.reuse_share == 1.0
-    # The last left sample is 3.9 s, the first right one 4.0 s: the first right frame
-    # starts one frame period after the one, and before one after the other.
-    assert joined(plan) == pytest.approx((3.9 + FRAME_S, 4.0 + FRAME_S))
+    # The last left sample's frame starts at 3.92 s, the first right one's at 4.0 s: the
+    # first right frame starts after the one and at the latest with the other.
+    assert joined(plan) == pytest.approx((3.92, 4.0))
     assert [r.source for r in plan.reused] == [str(cut.a_entry.key), str(cut.b_entry.key)]
     # Without the new video's codes (a record from before), the gap is generated as ever.
     old = cut.plan(query=False)
@@ -111,7 +118,8 @@ def test_a_source_that_cuts_under_the_crossfade_does_not_lend_it_but_another_may
     assert joined(plan) is None and len(plan.generate) == 1
     # Another stored video with A's footage past the cut (its own upload) lends instead.
     own = entry("c", 6.0)
-    found = [*cut.found(), Found(own, (SharedSpan(0.0, 4.0, 0.0, 1.0, 0.0),), footage(1, 60))]
+    its = Found(own, (SharedSpan(0.0, 4.0, 0.0, 1.0, 0.0),), footage(1, 60), lags25(60))
+    found = [*cut.found(), its]
     plan = cut.plan(found)
     assert joined(plan) is not None and plan.generate == ()
     assert plan.reused[0].source == str(own.key)
@@ -123,18 +131,23 @@ def test_sounds_that_end_and_start_at_the_cut_may_leave_a_frame_between() -> Non
     cut = Cut()
     b_own = cut.b[20:]  # B's upload starts with the frames that follow the cut here
     found = cut.found()
-    found[1] = Found(cut.b_entry, (SharedSpan(4.2, 8.0, -4.0, 1.0, 0.0),), b_own)
+    found[1] = Found(cut.b_entry, (SharedSpan(4.2, 8.0, -4.0, 1.0, 0.0),), b_own, lags25(40))
     for a_end, joins in ((4.0 - MAX_HOLE_S + 0.01, True), (4.0 - MAX_HOLE_S - 0.01, False)):
         a_entry = dataclasses.replace(cut.a_entry, duration_s=a_end)
-        found[0] = Found(a_entry, (SharedSpan(0.0, 4.0, 0.0, 1.0, 0.0),), cut.a[:CUT])
-        assert (joined(cut.plan(found)) is not None) is joins, a_end
+        a_own = cut.a[:CUT]
+        found[0] = Found(a_entry, (SharedSpan(0.0, 4.0, 0.0, 1.0, 0.0),), a_own, lags25(40))
+        fade = joined(cut.plan(found))
+        assert (fade is not None) is joins, a_end
+        # Each side is told apart there only by the other having no such moment: the
+        # fade reaches from inside the one span to inside the other.
+        assert fade is None or (fade[0] < 3.9 and fade[1] > 4.2)
 
 
 def test_a_gap_longer_than_one_cut_is_not_joined() -> None:
     cut = Cut()
     found = cut.found()
     late = 4.2 + JOIN_MAX_S  # verification found the right footage only later
-    found[1] = Found(cut.b_entry, (SharedSpan(late, 8.0, -2.0, 1.0, 0.0),), cut.b)
+    found[1] = Found(cut.b_entry, (SharedSpan(late, 8.0, -2.0, 1.0, 0.0),), cut.b, lags25(60))
     assert joined(cut.plan(found)) is None
 
 
@@ -173,7 +186,6 @@ def test_a_gap_that_begins_with_a_cut_gets_only_the_cuts_crossfade_as_context() 
         [Found(entry("a", 6.0), (SharedSpan(0.0, 4.0, 0.0, 1, 0),), a)],
         samples=70,
         query=query,
-        frame_s=FRAME_S,
     )
     assert plan is not None and plan.generate[0][0] == pytest.approx(3.9 - CUT_MARGIN_S)
     # The stored video ends but the shot goes on: no cut, the full margin of context.
@@ -185,10 +197,33 @@ def test_a_gap_that_begins_with_a_cut_gets_only_the_cuts_crossfade_as_context() 
         [Found(entry("a", 4.0), (SharedSpan(0.0, 4.0, 0.0, 1, 0),), a[:40])],
         samples=60,
         query=query,
-        frame_s=FRAME_S,
     )
     assert plan is not None and plan.generate[0][0] == pytest.approx(3.9 - MARGIN_S)
     # Before a span: other footage, then A's from its sample 10 on (the intro's case).
     query = np.concatenate([footage(4, 20), a[10:50]])
     span = ReusedSpan(2.1, 6.0, "a", "a.wav", -1.0)
     assert gap_begins_at_cut(span, Side(a, 1.0, 7.0), query, trailing=False)
+
+
+def test_the_fade_follows_the_frames_and_reaches_over_one_sided_samples() -> None:
+    # A held frame before the cut (a variable frame rate): the first right sample's frame
+    # starts 70 ms after its instant, and the fade ends there.
+    cut = Cut()
+    cut.lags[CUT] = 0.07
+    assert joined(cut.plan()) == pytest.approx((3.92, 4.07))
+    # A record from before frame lags (of either video) joins nothing.
+    cut = Cut()
+    found = cut.found()
+    found[0] = dataclasses.replace(found[0], lags_s=np.zeros(0))
+    assert joined(cut.plan(found)) is None
+    cut.lags = np.zeros(0)
+    assert joined(cut.plan()) is None
+    # The first right frame looks like the left footage at that moment (one scene), and
+    # the right upload starts just after it: only the missing moment tells the sample
+    # apart, which is not enough to place the cut; the fade reaches over it.
+    cut = Cut()
+    cut.query[CUT] = cut.a[CUT]
+    found = cut.found()
+    found[1] = Found(cut.b_entry, (SharedSpan(4.2, 8.0, -4.1, 1.0, 0.0),), cut.b[21:], lags25(39))
+    fade = joined(cut.plan(found))
+    assert fade is not None and fade[0] < 4.0 <= fade[1]

@@ -171,20 +171,40 @@ def test_round_trip_through_json(dog: Fingerprint) -> None:
     assert back.hex == dog.hex and back.vector.dtype == np.float32
 
 
+def test_span_samples_record_when_their_frames_start(dog: Fingerprint) -> None:
+    """Each span sample holds the first frame at or after its instant: the lag to that
+    frame's start lies within one frame period (the dog clip runs at 29.97 fps), is kept
+    to the millisecond, rounded up, and survives the record (``cache.cut_joins``)."""
+    assert len(dog.span_lags_ms) == len(dog.span_codes) > 0
+    period_ms = 1000 * dog.duration_s / dog.frames
+    assert dog.span_lags_ms.max() <= np.ceil(period_ms)
+    assert len(set(dog.span_lags_ms.tolist())) > 1  # the grid and the frames drift apart
+    back = Fingerprint.from_dict(json.loads(json.dumps(dog.to_dict())))
+    assert np.array_equal(back.span_lags_s, dog.span_lags_ms / 1000.0)
+
+
 def test_ten_minute_record_stays_under_16_kb(dog: Fingerprint) -> None:
     """600 s (the longest accepted video) at 2 signatures per second still fits; the span
-    codes (10 per second, for reuse across cuts) add 64 KB and stay far inside the Step
-    Functions state's 256 KB."""
+    codes (10 per second, for reuse across cuts) add 64 KB and their frame lags 16 KB, far
+    inside the Step Functions state's 256 KB."""
     signatures = np.resize(dog.frame_signatures, 1200)
     longest = dataclasses.replace(
-        dog, frame_signatures=signatures, duration_s=600.0, span_codes=np.zeros(0, np.uint64)
+        dog,
+        frame_signatures=signatures,
+        duration_s=600.0,
+        span_codes=np.zeros(0, np.uint64),
+        span_lags_ms=np.zeros(0, np.uint16),
     )
     text = json.dumps(longest.to_dict())
     assert len(text) < 16_000
     assert Fingerprint.from_dict(json.loads(text)) == longest
-    with_spans = dataclasses.replace(longest, span_codes=np.resize(dog.span_codes, 6000))
+    with_spans = dataclasses.replace(
+        longest,
+        span_codes=np.resize(dog.span_codes, 6000),
+        span_lags_ms=np.resize(dog.span_lags_ms, 6000),
+    )
     text = json.dumps(with_spans.to_dict())
-    assert len(text) < 16_000 + 64_100
+    assert len(text) < 16_000 + 64_100 + 16_100
     assert Fingerprint.from_dict(json.loads(text)) == with_spans
 
 

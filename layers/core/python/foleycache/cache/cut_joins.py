@@ -15,17 +15,24 @@ cut, with matching motion; the labels must switch once (left, then right). A sti
 sample, a sample like both or like neither (a dissolve, a flash of other footage, one
 empty road joined to another) leaves the gap to the GPU as before.
 
-Where the sound switches: the span sample at instant ``t`` holds the first frame shown
-at or after ``t``, so with the last left sample at ``t1`` and the first right one at
-``t2 = t1 + 0.1 s``, the first frame after the cut starts in ``[t1 + f, t2 + f)`` (``f``
-one frame period). The two stored sounds are crossfaded over exactly that interval (the
-equal-power gains of every join): outside it each frame has its own side's sound, and
-the switch lies within 50 ms of the cut. Measurements: docs/decisions/0003-span-reuse.md.
+Where the sound switches: the span sample at instant ``t`` holds the first frame shown at
+or after ``t``, and the fingerprint records when that frame starts (``span_lags_ms``). So
+with the last left sample's frame starting at ``p1`` and the first right one's at ``p2``,
+the first frame after the cut starts in ``(p1, p2]``, whatever the frame rate (a held
+frame, a variable rate). The two stored sounds are crossfaded over exactly that interval
+(the equal-power gains of every join; about 0.1 s): outside it each frame has its own
+side's sound. A sample told apart only because the other source has no such moment (an
+intro's source starts at the cut) is one-sided evidence, which right after a cut can
+mistake a frame of one scene for the other's (the plan's guard): the fade reaches over
+such samples to the frame of the last sample surely left (told apart from the right
+source, or inside the left span) and of the first surely right one. A record without
+frame times joins no cut. Measurements:
+docs/decisions/0003-span-reuse.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,7 +61,9 @@ class Side:
     codes: np.ndarray  # its span codes
     sound_start_s: float  # where its sound starts and ends, in the new video's time
     sound_end_s: float
-    frame_s: float = 0.0  # its frame period (0: unknown, each sample's frame at its instant)
+    #: per span sample, when its frame starts after the sample's instant (s); empty if
+    #: the stored record predates them (the side then joins nothing)
+    lags_s: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
 
 def join(
@@ -62,32 +71,44 @@ def join(
     right: ReusedSpan,
     query: np.ndarray,
     sides: tuple[Side, Side],
-    frame_s: float,
+    lags_s: np.ndarray,
 ) -> tuple[ReusedSpan, ReusedSpan] | None:
     """``left`` and ``right`` overlapping by the crossfade at the cut between them, or
-    None when the samples between them do not show a single clean cut."""
-    if not (len(query) and len(sides[0].codes) and len(sides[1].codes)) or frame_s <= 0.0:
+    None when the samples between them do not show a single clean cut. ``lags_s``: the
+    new video's frame lags, one per span code."""
+    if not (len(query) and len(lags_s) == len(query)) or not all(_known(x) for x in sides):
         return None
     if not 0.0 <= right.start_s - left.end_s <= JOIN_MAX_S:
         return None
     first = int(np.ceil(left.end_s * SPAN_FPS - 1e-6))
-    stop = int(np.ceil(right.start_s * SPAN_FPS - 1e-6))
-    labels = [_label(k, query, left, right, sides) for k in range(first, min(stop, len(query)))]
-    if not labels or None in labels:
+    stop = min(int(np.ceil(right.start_s * SPAN_FPS - 1e-6)), len(query))
+    labels = [_label(k, query, left, right, sides) for k in range(first, stop)]
+    sides_of = [label for label, _ in labels if label is not None]
+    if not labels or len(sides_of) < len(labels):
         return None
-    switch = labels.index(1) if 1 in labels else len(labels)
-    if any(labels[i] != 0 for i in range(switch)) or any(x != 1 for x in labels[switch:]):
+    switch = sides_of.index(1) if 1 in sides_of else len(sides_of)
+    if any(x != 0 for x in sides_of[:switch]) or any(x != 1 for x in sides_of[switch:]):
+        return None
+    last_left = first + switch - 1  # the last left sample (or the one before the gap)
+    if not 0 <= last_left < len(query) - 1:
         return None
     if not _motion_agrees(first, switch, len(labels), query, left, right, sides):
         return None
-    last_left = first + switch - 1  # the last left sample (or the one before the gap)
-    fade = (
-        (last_left + frame_s * SPAN_FPS) / SPAN_FPS,
-        (last_left + 1 + frame_s * SPAN_FPS) / SPAN_FPS,
-    )
+    # The fade runs from the frame of the last sample surely left (told apart from the
+    # right source, or inside the left span) to that of the first surely right one.
+    escaped = {first + i for i, (_, e) in enumerate(labels) if e}
+    lo, hi = last_left, last_left + 1
+    while lo in escaped:
+        lo -= 1
+    while hi in escaped:
+        hi += 1
+    if lo < 0 or hi >= len(query):
+        return None
+    fade = (lo / SPAN_FPS + float(lags_s[lo]), hi / SPAN_FPS + float(lags_s[hi]))
     (lside, rside) = sides
     if (
-        fade[0] <= left.start_s
+        not fade[0] < fade[1]
+        or fade[0] <= left.start_s
         or fade[1] >= right.end_s
         # Each side's sound reaches the fade, and together they leave no hole in it but
         # where both sources end and start at the cut, within the offsets' precision.
@@ -96,43 +117,48 @@ def join(
         or lside.sound_end_s < rside.sound_start_s - MAX_HOLE_S
         # Under the fade, each side's sound is its own footage's: its source shows no cut
         # there (a stored upload with the same intro cuts where this one does).
-        or not _continuous(lside, left, query, last_left, fade)
-        or not _continuous(rside, right, query, last_left + 1, fade)
+        or not _continuous(lside, left, query, last_left, fade[1])
+        or not _continuous(rside, right, query, last_left + 1, fade[0])
     ):
         return None
     return replace(left, end_s=fade[1]), replace(right, start_s=fade[0])
 
 
+def _known(side: Side) -> bool:
+    return bool(len(side.codes)) and len(side.lags_s) == len(side.codes)
+
+
 def _continuous(
-    side: Side, span: ReusedSpan, query: np.ndarray, anchor: int, fade: tuple[float, float]
+    side: Side, span: ReusedSpan, query: np.ndarray, anchor: int, until_s: float
 ) -> bool:
-    """The stored video shows this side's footage through the fade: from the moment of
-    query sample ``anchor`` (this side's sample next to the cut) to the sample whose
-    frame lasts to the fade's far end (a sample's frame starts within one of the stored
-    video's frame periods after its instant). Samples at the moments of this side's query
-    samples show the same picture; those past the cut, where the query shows the other
-    side, show no picture jump (over ``MAX_PICTURE_H``) from their neighbour towards
-    ``anchor`` (a stored upload with the same intro cuts where this one does)."""
-    shift, lasts = span.offset_s * SPAN_FPS, side.frame_s * SPAN_FPS
-    at = round(anchor + shift)
-    left = anchor <= fade[0] * SPAN_FPS
-    if left:
-        lo, hi = at, int(np.ceil(fade[1] * SPAN_FPS + shift - lasts - 1e-6))
-    else:
-        lo, hi = int(np.floor(fade[0] * SPAN_FPS + shift - lasts + 1e-6)), at
-    toward = -1 if left else 1
-    for j in range(max(0, lo), min(len(side.codes) - 1, hi) + 1):
+    """The stored video shows this side's footage from the moment of query sample
+    ``anchor`` (this side's sample next to the cut) through ``until_s`` (the fade's far
+    end, in the new video's time): its samples up to the first whose frame starts at or
+    beyond it (left side), or back to the last whose frame starts at or before it (right
+    side), where it has them. Samples at the moments of this side's query samples show
+    the same picture; those past the cut, where the query shows the other side, show no
+    picture jump (over ``MAX_PICTURE_H``) from their neighbour towards ``anchor`` (a
+    stored upload with the same intro cuts where this one does)."""
+    shift = span.offset_s * SPAN_FPS
+    toward = -1 if until_s * SPAN_FPS > anchor else 1  # left side: onwards from the anchor
+    j = round(anchor + shift)
+    target = (until_s + span.offset_s) * SPAN_FPS  # in the stored video's samples
+    while 0 <= j < len(side.codes):
         k = round(j - shift)
         if (k - anchor) * toward >= 0 and 0 <= k < len(query):
             other = query[k : k + 1]  # this side's own frame in the new video
         elif 0 <= j + toward < len(side.codes):
             other = side.codes[j + toward : j + toward + 1]
         else:
-            continue
+            other = side.codes[j : j + 1]
         if int(hamming_many(picture_half(side.codes[j : j + 1]), picture_half(other))[0]) > (
             MAX_PICTURE_H
         ):
             return False
+        starts = j + float(side.lags_s[j]) * SPAN_FPS  # its frame, in samples
+        if (starts >= target) if toward < 0 else (starts <= target):
+            return True
+        j -= toward
     return True
 
 
@@ -151,15 +177,17 @@ def _distances(k: int, query: np.ndarray, span: ReusedSpan, side: Side) -> tuple
 
 def _label(
     k: int, query: np.ndarray, left: ReusedSpan, right: ReusedSpan, sides: tuple[Side, Side]
-) -> int | None:
-    """0 (a left frame), 1 (a right frame) or None (still, like both, like neither)."""
+) -> tuple[int | None, bool]:
+    """0 (a left frame), 1 (a right frame) or None (still, like both, like neither), and
+    whether that rests on the other source having no moment there."""
     if int(motion_half(query[k : k + 1])[0]) == STILL:
-        return None
+        return None, False
     d = (_distances(k, query, left, sides[0]), _distances(k, query, right, sides[1]))
     like = [x is not None and x[0] <= MAX_PICTURE_H for x in d]
     if like[0] == like[1]:
-        return None
-    return 0 if like[0] else 1
+        return None, False
+    side = 0 if like[0] else 1
+    return side, d[1 - side] is None
 
 
 def _motion_agrees(

@@ -102,7 +102,8 @@ class Found:
     spans: tuple[SharedSpan, ...]
     #: The stored video's span codes (where two spans meet at a cut, ``cut_joins``).
     codes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64), compare=False)
-    frame_s: float = 0.0  # its frame period
+    #: Its span samples' frame lags (s), where its record has them.
+    lags_s: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64), compare=False)
 
 
 class SpanIndex(IndexedLookup):
@@ -179,8 +180,7 @@ class SpanIndex(IndexedLookup):
                 if entry is None:
                     continue
                 spans.sort(key=lambda s: s.start_s)
-                frame_s = stored.duration_s / max(1, stored.frames)
-                out.append(Found(entry, tuple(spans), stored.span_codes, frame_s))
+                out.append(Found(entry, tuple(spans), stored.span_codes, stored.span_lags_s))
             else:
                 self.metrics.emit(M.SPAN_REJECTED)
                 log.info("span candidate %s not verified", other_key)

@@ -105,12 +105,13 @@ def plan_spans(
     min_span_s: float = SHORT_SPAN_S,
     samples: int = 0,
     query: np.ndarray | None = None,
-    frame_s: float = 0.0,
+    lags_s: np.ndarray | None = None,
 ) -> SpanPlan | None:
     """The plan, or None when nothing worth reusing was verified. (``min_span_s`` is for
     the replay's ceiling: what these rules save if every shared stretch of that length
-    were verified.) With the new video's span codes (``query``) and frame period, spans
-    that meet at a clean cut are joined there (``cut_joins``) instead of generated."""
+    were verified.) With the new video's span codes (``query``) and their frame lags
+    (``lags_s``), spans that meet at a clean cut are joined there (``cut_joins``) instead
+    of generated."""
     candidates = sorted(
         ((span, item) for item in found for span in item.spans),
         key=lambda pair: -pair[0].duration_s,
@@ -123,7 +124,7 @@ def plan_spans(
         end -= GUARD_S if end < duration_s else 0.0
         reused = ReusedSpan(start, end, str(item.entry.key), item.entry.audio_key, span.offset_s)
         sound = (-span.offset_s, item.entry.duration_s - span.offset_s)
-        planned.append((reused, cut_joins.Side(item.codes, *sound, item.frame_s)))
+        planned.append((reused, cut_joins.Side(item.codes, *sound, item.lags_s)))
     chosen: list[_Planned] = []
     for reused, side in planned:
         start, end = reused.start_s, reused.end_s
@@ -139,7 +140,8 @@ def plan_spans(
         return None
     chosen.sort(key=lambda pair: pair[0].start_s)
     codes = query if query is not None else np.zeros(0, np.uint64)
-    joined = _join_at_cuts(chosen, planned, codes, frame_s)
+    lags = lags_s if lags_s is not None else np.zeros(0, np.float64)
+    joined = _join_at_cuts(chosen, planned, codes, lags)
 
     # Each gap with the context generated into the reused sound on either side: the
     # margin, or where the gap begins with a picture cut, just the crossfade at the cut.
@@ -175,7 +177,7 @@ _Planned = tuple[ReusedSpan, cut_joins.Side]
 
 
 def _join_at_cuts(
-    chosen: list[_Planned], planned: list[_Planned], query: np.ndarray, frame_s: float
+    chosen: list[_Planned], planned: list[_Planned], query: np.ndarray, lags_s: np.ndarray
 ) -> list[bool]:
     """Join neighbouring chosen spans at the cut between them where ``cut_joins`` finds a
     clean one (in place); which pairs were joined. Either side may take its sound from
@@ -198,7 +200,7 @@ def _join_at_cuts(
             if o.source != right.source and o.start_s < right.end_s <= o.end_s + 1e-6
         ]
         for (left, lside), (right, rside) in itertools.product(lefts, rights):
-            cut = cut_joins.join(left, right, query, (lside, rside), frame_s)
+            cut = cut_joins.join(left, right, query, (lside, rside), lags_s)
             if cut is not None:
                 chosen[i], chosen[i + 1] = (cut[0], lside), (cut[1], rside)
                 joined[i] = True

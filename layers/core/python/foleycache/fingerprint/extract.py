@@ -22,7 +22,7 @@ docs/decisions/0002-motion-signatures.md.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from foleycache.fingerprint import cnn, handcrafted
 from foleycache.fingerprint.borders import DARK_LEVEL, Box, content_box
 from foleycache.fingerprint.calibration import Calibration, shipped
 from foleycache.fingerprint.hashing import mirror_hyperplanes, simhash
-from foleycache.fingerprint.record import VECTOR_DIM, Fingerprint
+from foleycache.fingerprint.record import VECTOR_DIM, Fingerprint, span_lags_ms
 from foleycache.fingerprint.sampling import sample_video
 from foleycache.fingerprint.spans import SPAN_THUMB, span_codes_of
 
@@ -80,6 +80,8 @@ class VideoFeatures:
     times_s: np.ndarray  # (seconds,)
     duration_s: float
     frames_decoded: int
+    #: (span samples,): how long after its grid instant each span sample's frame starts.
+    span_lags_s: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
 
 @lru_cache(maxsize=1)
@@ -117,6 +119,8 @@ def video_features(path: Path) -> VideoFeatures:
         times_s=np.asarray(sampled.times_s, dtype=np.float32),
         duration_s=sampled.duration_s,
         frames_decoded=sampled.frames_decoded,
+        span_lags_s=np.asarray(sampled.span_frame_times_s, dtype=np.float64)
+        - np.asarray(sampled.span_times_s, dtype=np.float64),
     )
 
 
@@ -183,6 +187,7 @@ def assemble(features: VideoFeatures, calibration: Calibration | None = None) ->
         span_codes=span_codes_of(features.span_thumbs),
         duration_s=float(features.duration_s),
         frames=int(features.frames_decoded),
+        span_lags_ms=span_lags_ms(features.span_lags_s),
     )
 
 

@@ -8,8 +8,9 @@ soundtrack lines up with the new video.
 Guarantee: ``Fingerprint.from_dict(fp.to_dict())`` equals ``fp`` field by field,
 the dict is JSON-safe and under 16 KB for videos up to 10 minutes
 (vector 2 KB, signatures 16 bytes per second, base64: 15.65 KB at 600 s) *without*
-``span_codes``; those add 80 bytes per second (64 KB of base64 at 600 s, so about 80 KB
-in all: well inside the Step Functions state's 256 KB and DynamoDB's 400 KB items).
+``span_codes``; those add 80 bytes per second and ``span_lags_ms`` 20 (80 KB of base64 at
+600 s, so about 96 KB in all: well inside the Step Functions state's 256 KB and DynamoDB's
+400 KB items).
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ class Fingerprint:
     #: uint64 (SPAN_FPS per second,): time-local codes for reuse across cuts
     #: (``fingerprint.spans``); empty in records made before they existed.
     span_codes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
+    #: uint16 (one per span code): milliseconds from each span sample's grid instant to the
+    #: start of the frame it holds (the first shown at or after it), so that a cut between
+    #: two samples is placed by the frames, whatever the frame rate (``cache.cut_joins``);
+    #: empty in records made before they existed (such a record joins no cut).
+    span_lags_ms: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.uint16))
 
     @property
     def hex(self) -> str:
@@ -77,6 +83,16 @@ class Fingerprint:
         }
         if len(self.span_codes):
             out["span_codes"] = _b64(self.span_codes.astype("<u8"))
+        if len(self.span_lags_ms):
+            out["span_lags_ms"] = _b64(self.span_lags_ms.astype("<u2"))
+        return out
+
+    @property
+    def span_lags_s(self) -> np.ndarray:
+        """``span_lags_ms`` in seconds, where there is one per span code (else empty)."""
+        if len(self.span_lags_ms) != len(self.span_codes):
+            return np.zeros(0, dtype=np.float64)
+        out: np.ndarray = self.span_lags_ms.astype(np.float64) / 1000.0
         return out
 
     @classmethod
@@ -85,6 +101,7 @@ class Fingerprint:
             vector = _unb64(d["vector"], np.float32).astype(np.float32)
             signatures = _unb64(d["frame_signatures"], np.uint64).astype(np.uint64)
             spans = _unb64(d.get("span_codes", ""), np.uint64).astype(np.uint64)
+            lags = _unb64(d.get("span_lags_ms", ""), np.uint16).astype(np.uint16)
             fp = cls(
                 code=int(d["code"], 16),
                 vector=vector,
@@ -93,6 +110,7 @@ class Fingerprint:
                 frames=int(d["frames"]),
                 version=int(d["version"]),
                 span_codes=spans,
+                span_lags_ms=lags,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInput(f"not a stored fingerprint: {exc}") from exc
@@ -111,6 +129,15 @@ class Fingerprint:
             and np.array_equal(self.vector, other.vector)
             and np.array_equal(self.frame_signatures, other.frame_signatures)
             and np.array_equal(self.span_codes, other.span_codes)
+            and np.array_equal(self.span_lags_ms, other.span_lags_ms)
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def span_lags_ms(lags_s: np.ndarray) -> np.ndarray:
+    """Per-sample frame lags in whole milliseconds, rounded up (a frame is never placed
+    before it starts; uint16: up to 65 s, a still image)."""
+    ms = np.clip(np.ceil(np.asarray(lags_s, dtype=np.float64) * 1000.0 - 1e-6), 0, 65535)
+    out: np.ndarray = ms.astype(np.uint16)
+    return out

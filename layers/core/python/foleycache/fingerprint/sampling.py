@@ -17,7 +17,7 @@ anything OpenCV cannot open or decode a single frame of.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -52,7 +52,9 @@ class SampledVideo:
     #: keep their own height), and their times.
     signature_frames: list[np.ndarray]
     signature_times_s: list[float]
-    #: The same small grey frames at SPAN_FPS (the time-local span codes, ``spans``).
+    #: The same small grey frames at SPAN_FPS (the time-local span codes, ``spans``): at
+    #: each instant of the fixed grid, the first frame shown at or after it, and when
+    #: that frame starts (a cut between two samples is placed by these, ``cut_joins``).
     span_frames: list[np.ndarray]
     span_times_s: list[float]
     #: Per sample, the share of non-dark pixels in every row / column of the 360p
@@ -62,6 +64,7 @@ class SampledVideo:
     times_s: list[float]
     duration_s: float
     frames_decoded: int
+    span_frame_times_s: list[float] = field(default_factory=list)
 
 
 def _resize_to_height(frame: np.ndarray, height: int) -> np.ndarray:
@@ -134,6 +137,7 @@ def _sample_open(
     sig_times: list[float] = []
     span_frames: list[np.ndarray] = []
     span_times: list[float] = []
+    span_frame_times: list[float] = []
     span_step = 1.0 / SPAN_FPS
     next_span_t = 0.0
     next_t = SAMPLE_PHASE * step
@@ -179,10 +183,12 @@ def _sample_open(
             # One span sample per slot of the fixed grid (k / SPAN_FPS s): a frame that
             # arrives after several slots (a low frame rate) fills each of them.
             fill = small if small is not None else (span_frames[-1] if span_frames else None)
+            shown = t if small is not None else (span_frame_times[-1] if span_frames else t)
             while next_span_t <= t + 1e-6:
                 if fill is not None:
                     span_frames.append(fill)
                     span_times.append(next_span_t)
+                    span_frame_times.append(shown)
                 next_span_t += span_step
         last_t = max(last_t, t)
     if decoded == 0:
@@ -194,6 +200,7 @@ def _sample_open(
         sig_times.append(0.0)
     if not span_frames:
         span_frames, span_times = list(sig_frames), list(sig_times)
+        span_frame_times = list(sig_times)
     if not frames or not sig_frames:
         raise InvalidVideo(f"{path.name}: no frame could be converted")
     frame_interval = float(np.median(intervals)) if intervals else step
@@ -209,4 +216,5 @@ def _sample_open(
         times,
         duration,
         decoded,
+        span_frame_times,
     )

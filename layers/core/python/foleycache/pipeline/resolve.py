@@ -255,7 +255,7 @@ def _spans(
             found,
             samples=len(fingerprint.span_codes),
             query=fingerprint.span_codes,
-            frame_s=fingerprint.duration_s / max(1, fingerprint.frames),
+            lags_s=fingerprint.span_lags_s,
         )
         if found
         else None
