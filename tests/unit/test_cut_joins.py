@@ -11,9 +11,12 @@ import pytest
 
 from foleycache.cache.cut_joins import JOIN_MAX_S, MAX_HOLE_S, Side, gap_begins_at_cut
 from foleycache.cache.entry import CacheEntry
+from foleycache.cache.library import same_video
 from foleycache.cache.span_index import Found
 from foleycache.cache.span_plan import CUT_MARGIN_S, MARGIN_S, ReusedSpan, SpanPlan, plan_spans
 from foleycache.core.keys import CacheKey
+from foleycache.fingerprint import Fingerprint
+from foleycache.fingerprint.record import UNKNOWN_LAG_MS, span_lags_ms
 from foleycache.fingerprint.span_match import SharedSpan
 from foleycache.fingerprint.spans import STILL
 from foleycache.media.crossfade import equal_power_gains
@@ -227,3 +230,29 @@ def test_the_fade_follows_the_frames_and_reaches_over_one_sided_samples() -> Non
     found[1] = Found(cut.b_entry, (SharedSpan(4.2, 8.0, -4.1, 1.0, 0.0),), cut.b[21:], lags25(39))
     fade = joined(cut.plan(found))
     assert fade is not None and fade[0] < 4.0 <= fade[1]
+
+
+def test_a_sample_whose_frame_could_not_be_decoded_joins_nothing() -> None:
+    """Its picture is an earlier frame's: where its frame starts is unknown."""
+    for k in (CUT, CUT + 2):
+        cut = Cut()
+        cut.lags[k] = np.nan
+        assert joined(cut.plan()) is None
+    lags = np.array([0.02, np.nan, 0.0])
+    record = Fingerprint(0, np.zeros(512, np.float32), np.zeros(0, np.uint64), 0.3, 9)
+    record = dataclasses.replace(
+        record, span_codes=np.ones(3, np.uint64), span_lags_ms=span_lags_ms(lags)
+    )
+    assert record.span_lags_ms[1] == UNKNOWN_LAG_MS
+    back = Fingerprint.from_dict(record.to_dict()).span_lags_s
+    assert back[0] == 0.02 and np.isnan(back[1]) and back[2] == 0.0
+
+
+def test_a_record_from_before_frame_lags_is_still_the_same_video() -> None:
+    record = Fingerprint(1, np.ones(512, np.float32) / np.sqrt(512), np.ones(2, np.uint64), 1.0, 25)
+    new = dataclasses.replace(
+        record, span_codes=np.ones(10, np.uint64), span_lags_ms=np.zeros(10, np.uint16)
+    )
+    old = new.to_dict()
+    del old["span_lags_ms"]
+    assert same_video(old, new.to_dict())

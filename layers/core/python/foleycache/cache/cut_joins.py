@@ -102,7 +102,9 @@ def join(
         lo -= 1
     while hi in escaped:
         hi += 1
-    if lo < 0 or hi >= len(query):
+    # A sample whose frame is unknown holds an earlier frame's picture (one not decoded).
+    known = np.isfinite(lags_s[max(0, first - 1) : stop + 1])
+    if lo < 0 or hi >= len(query) or not np.all(known):
         return None
     fade = (lo / SPAN_FPS + float(lags_s[lo]), hi / SPAN_FPS + float(lags_s[hi]))
     (lside, rside) = sides
@@ -155,6 +157,8 @@ def _continuous(
             MAX_PICTURE_H
         ):
             return False
+        if not np.isfinite(side.lags_s[j]):
+            return False  # its picture is an earlier frame's
         starts = j + float(side.lags_s[j]) * SPAN_FPS  # its frame, in samples
         if (starts >= target) if toward < 0 else (starts <= target):
             return True

@@ -89,10 +89,12 @@ class Fingerprint:
 
     @property
     def span_lags_s(self) -> np.ndarray:
-        """``span_lags_ms`` in seconds, where there is one per span code (else empty)."""
+        """``span_lags_ms`` in seconds (NaN where unknown), where there is one per span
+        code (else empty)."""
         if len(self.span_lags_ms) != len(self.span_codes):
             return np.zeros(0, dtype=np.float64)
         out: np.ndarray = self.span_lags_ms.astype(np.float64) / 1000.0
+        out[self.span_lags_ms == UNKNOWN_LAG_MS] = np.nan
         return out
 
     @classmethod
@@ -135,9 +137,15 @@ class Fingerprint:
     __hash__ = None  # type: ignore[assignment]
 
 
+#: ``span_lags_ms`` of a sample whose frame is not known (its picture is an earlier
+#: frame's, where a frame could not be converted).
+UNKNOWN_LAG_MS = 0xFFFF
+
+
 def span_lags_ms(lags_s: np.ndarray) -> np.ndarray:
     """Per-sample frame lags in whole milliseconds, rounded up (a frame is never placed
-    before it starts; uint16: up to 65 s, a still image)."""
-    ms = np.clip(np.ceil(np.asarray(lags_s, dtype=np.float64) * 1000.0 - 1e-6), 0, 65535)
-    out: np.ndarray = ms.astype(np.uint16)
+    before it starts; uint16: up to 65 s, a still image), NaN as ``UNKNOWN_LAG_MS``."""
+    lags = np.asarray(lags_s, dtype=np.float64)
+    ms = np.clip(np.ceil(np.nan_to_num(lags, nan=0.0) * 1000.0 - 1e-6), 0, UNKNOWN_LAG_MS - 1)
+    out: np.ndarray = np.where(np.isnan(lags), UNKNOWN_LAG_MS, ms).astype(np.uint16)
     return out

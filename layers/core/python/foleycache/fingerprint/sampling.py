@@ -183,7 +183,9 @@ def _sample_open(
             # One span sample per slot of the fixed grid (k / SPAN_FPS s): a frame that
             # arrives after several slots (a low frame rate) fills each of them.
             fill = small if small is not None else (span_frames[-1] if span_frames else None)
-            shown = t if small is not None else (span_frame_times[-1] if span_frames else t)
+            # A frame that could not be converted leaves its slots the previous picture,
+            # which is not the frame shown there: its start is unknown (NaN).
+            shown = t if small is not None else float("nan")
             while next_span_t <= t + 1e-6:
                 if fill is not None:
                     span_frames.append(fill)
