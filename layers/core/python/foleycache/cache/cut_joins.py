@@ -82,7 +82,11 @@ def join(
         return None
     first = int(np.ceil(left.end_s * SPAN_FPS - 1e-6))
     stop = min(int(np.ceil(right.start_s * SPAN_FPS - 1e-6)), len(query))
-    labels = [_label(k, query, left, right, sides) for k in range(first, stop)]
+    dists = [
+        (_distances(k, query, left, sides[0]), _distances(k, query, right, sides[1]))
+        for k in range(first, stop)
+    ]
+    labels = [_label(query[k : k + 1], d) for k, d in zip(range(first, stop), dists, strict=True)]
     sides_of = [label for label, _ in labels if label is not None]
     if not labels or len(sides_of) < len(labels):
         return None
@@ -92,7 +96,7 @@ def join(
     last_left = first + switch - 1  # the last left sample (or the one before the gap)
     if not 0 <= last_left < len(query) - 1:
         return None
-    if not _motion_agrees(first, switch, len(labels), query, left, right, sides):
+    if not _motion_agrees(dists, switch):
         return None
     # The fade runs from the frame of the last sample surely left (told apart from the
     # right source, or inside the left span) to that of the first surely right one.
@@ -149,13 +153,9 @@ def _continuous(
         k = round(j - shift)
         if (k - anchor) * toward >= 0 and 0 <= k < len(query):
             other = query[k : k + 1]  # this side's own frame in the new video
-        elif 0 <= j + toward < len(side.codes):
-            other = side.codes[j + toward : j + toward + 1]
         else:
-            other = side.codes[j : j + 1]
-        if int(hamming_many(picture_half(side.codes[j : j + 1]), picture_half(other))[0]) > (
-            MAX_PICTURE_H
-        ):
+            other = side.codes[max(0, j + toward) : j + toward + 1]  # its neighbour
+        if len(other) and _picture_bits(side.codes[j : j + 1], other) > MAX_PICTURE_H:
             return False
         if not np.isfinite(side.lags_s[j]):
             return False  # its picture is an earlier frame's
@@ -173,20 +173,25 @@ def _distances(k: int, query: np.ndarray, span: ReusedSpan, side: Side) -> tuple
     if not 0 <= j < len(side.codes):
         return None
     q, s = query[k : k + 1], side.codes[j : j + 1]
-    picture = int(hamming_many(picture_half(q), picture_half(s))[0])
+    picture = _picture_bits(q, s)
     still = int(motion_half(q)[0]) == STILL or int(motion_half(s)[0]) == STILL
     motion = 99 if still else int(hamming_many(motion_half(q), motion_half(s))[0])
     return picture, motion
 
 
-def _label(
-    k: int, query: np.ndarray, left: ReusedSpan, right: ReusedSpan, sides: tuple[Side, Side]
-) -> tuple[int | None, bool]:
+def _picture_bits(a: np.ndarray, b: np.ndarray) -> int:
+    """Hamming distance of the picture halves of two one-sample code arrays."""
+    return int(hamming_many(picture_half(a), picture_half(b))[0])
+
+
+Distances = tuple[tuple[int, int] | None, tuple[int, int] | None]  # (left, right)
+
+
+def _label(sample: np.ndarray, d: Distances) -> tuple[int | None, bool]:
     """0 (a left frame), 1 (a right frame) or None (still, like both, like neither), and
     whether that rests on the other source having no moment there."""
-    if int(motion_half(query[k : k + 1])[0]) == STILL:
+    if int(motion_half(sample)[0]) == STILL:
         return None, False
-    d = (_distances(k, query, left, sides[0]), _distances(k, query, right, sides[1]))
     like = [x is not None and x[0] <= MAX_PICTURE_H for x in d]
     if like[0] == like[1]:
         return None, False
@@ -194,22 +199,13 @@ def _label(
     return side, d[1 - side] is None
 
 
-def _motion_agrees(
-    first: int,
-    switch: int,
-    n: int,
-    query: np.ndarray,
-    left: ReusedSpan,
-    right: ReusedSpan,
-    sides: tuple[Side, Side],
-) -> bool:
+def _motion_agrees(dists: list[Distances], switch: int) -> bool:
     """Left samples, and right samples ``MOTION_LAG`` after the cut (before that, the
     query's motion half compares frames across the cut), move as their side's do."""
-    for i in range(n):
+    for i, (on_left, on_right) in enumerate(dists):
         if switch <= i < switch + MOTION_LAG:
             continue
-        span, side = (left, sides[0]) if i < switch else (right, sides[1])
-        d = _distances(first + i, query, span, side)
+        d = on_left if i < switch else on_right
         if d is None or d[1] > MAX_MOTION_H:
             return False
     return True
@@ -235,7 +231,6 @@ def gap_begins_at_cut(span: ReusedSpan, side: Side, query: np.ndarray, trailing:
             return False
         there = _distances(k + step, query, span, side)
         if there is None or there[0] > MAX_PICTURE_H:
-            a, b = query[k : k + 1], query[k + step : k + step + 1]
-            return int(hamming_many(picture_half(a), picture_half(b))[0]) > MAX_PICTURE_H
+            return _picture_bits(query[k : k + 1], query[k + step : k + step + 1]) > MAX_PICTURE_H
         k += step
     return False

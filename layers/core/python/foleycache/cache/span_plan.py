@@ -6,7 +6,7 @@ verification accepts). Every uncovered gap is generated with ``MARGIN_S`` of con
 both sides (into the reused spans, clipped to the video); the margin is also where the
 generated and the reused sound crossfade, so a reused span is copied sample for sample
 everywhere but in its margins. Two spans that meet at a clean picture cut are joined
-there without the GPU (``cut_joins``), crossfaded over the 0.1 s in which the cut lies.
+there without the GPU (``cut_joins``), crossfaded over the interval in which the cut lies.
 """
 
 from __future__ import annotations
@@ -158,7 +158,8 @@ def plan_spans(
             gaps.append((at, r.start_s, after, margin((r, side), trailing=False)))
         elif i > 0:
             gaps.append((r.start_s, r.start_s, MARGIN_S, MARGIN_S))  # two spans meet
-        at, after = r.end_s, margin((r, side), trailing=True) if r.end_s < duration_s else 0.0
+        gap_after = r.end_s < duration_s and not joined[i]
+        at, after = r.end_s, margin((r, side), trailing=True) if gap_after else 0.0
     if at < duration_s:
         gaps.append((at, duration_s, after, 0.0))
     generate: list[tuple[float, float]] = []
@@ -186,7 +187,7 @@ def _join_at_cuts(
     crossfade, where the intro's own source has none."""
     joined = [False] * len(chosen)
     for i in range(len(chosen) - 1):
-        (left, lside), (right, rside) = chosen[i], chosen[i + 1]
+        left, right = chosen[i][0], chosen[i + 1][0]
         lefts = [chosen[i]]
         if not (i and joined[i - 1]):  # a side joined at its other end keeps its source
             lefts += [
